@@ -1,0 +1,29 @@
+"""Shared helpers for the course notebooks, labs and tests.
+
+Import this package before TensorFlow: importing it sets the two environment
+variables that make TensorFlow's start-up silent (see ``utils.environment``).
+Every notebook starts with::
+
+    import utils
+    utils.setup()
+"""
+import os
+
+# Must happen before the first `import tensorflow` in the process.
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"   # C++ runtime: fatal only
+os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"  # no oneDNN notice at import
+
+from utils.claims import ClaimError, claim, claims_summary  # noqa: E402
+from utils.data import DataError, Digits, load_full_dataset, load_mnist_sample  # noqa: E402
+from utils.environment import VersionError, check_versions, setup  # noqa: E402
+from utils.models import make_mlp, train  # noqa: E402
+from utils.plots import plot_history, plot_per_layer  # noqa: E402
+from utils.probes import activation_stats, gradient_norms  # noqa: E402
+from utils.report import show_table  # noqa: E402
+
+__all__ = [
+    "ClaimError", "DataError", "Digits", "VersionError",
+    "activation_stats", "check_versions", "claim", "claims_summary", "gradient_norms",
+    "load_full_dataset", "load_mnist_sample", "make_mlp", "plot_history", "plot_per_layer",
+    "setup", "show_table", "train",
+]

@@ -1,0 +1,72 @@
+"""Notebook set-up: version check, seeds with op determinism, one plot style."""
+import os
+import sys
+
+import matplotlib as mpl
+
+REQUIRED_TF = "2.21"
+REQUIRED_KERAS_MAJOR = "3"
+MIN_PYTHON = (3, 10)
+ALLOW_OTHER_VERSIONS = "COURSE_ALLOW_OTHER_VERSIONS"  # set to 1 to try a TF upgrade
+
+PLOT_STYLE = {
+    "figure.figsize": (7.5, 3.4),
+    "figure.dpi": 100,
+    "savefig.dpi": 100,
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "legend.frameon": False,
+    "lines.linewidth": 1.8,
+}
+
+# Whether TensorFlow was imported before `utils` (then its start-up logs were not silenced).
+_TF_IMPORTED_FIRST = "tensorflow" in sys.modules
+
+
+class VersionError(RuntimeError):
+    """The running Python, TensorFlow or Keras is not the one the course was tested with."""
+
+
+def check_versions(tf_version, keras_version, python_version=sys.version_info[:2]):
+    """Raise VersionError with a fix-it message unless the versions are the tested ones.
+
+    Setting the environment variable COURSE_ALLOW_OTHER_VERSIONS=1 skips the
+    TensorFlow/Keras check (for maintainers trying an upgrade).
+    """
+    fix = ("Start the course with `make lab` (or run `make test`): it builds .venv from "
+           "requirements.txt with the tested versions.")
+    if tuple(python_version) < MIN_PYTHON:
+        raise VersionError(f"This course needs Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer; "
+                           f"this kernel runs Python {python_version[0]}.{python_version[1]}. {fix}")
+    if os.environ.get(ALLOW_OTHER_VERSIONS) == "1":
+        return
+    if not str(keras_version).startswith(REQUIRED_KERAS_MAJOR + "."):
+        raise VersionError(f"This course needs Keras {REQUIRED_KERAS_MAJOR} (through tf.keras); "
+                           f"found Keras {keras_version}. {fix}")
+    if str(tf_version).split(".")[:2] != REQUIRED_TF.split("."):
+        raise VersionError(f"This course was tested with TensorFlow {REQUIRED_TF}.x; found "
+                           f"TensorFlow {tf_version}. {fix} To try another version on purpose, "
+                           f"set {ALLOW_OTHER_VERSIONS}=1.")
+
+
+def setup(seed=0):
+    """Prepare a notebook: check versions, seed everything with op determinism, set plot style.
+
+    Call it in the first code cell, right after `import utils`.
+    """
+    import tensorflow as tf
+
+    check_versions(tf.__version__, tf.keras.version())
+    tf.keras.utils.set_random_seed(seed)  # Python, NumPy and TensorFlow generators
+    tf.config.experimental.enable_op_determinism()
+    mpl.rcParams.update(PLOT_STYLE)
+    if _TF_IMPORTED_FIRST:
+        print("Note: TensorFlow was imported before `utils`, so its start-up log lines were "
+              "not silenced. Restart the kernel and run `import utils` first.")
+    tf_minor = ".".join(tf.__version__.split(".")[:2])
+    keras_major = tf.keras.version().split(".")[0]
+    print(f"TensorFlow {tf_minor}, Keras {keras_major}, seed {seed}, op determinism on.")

@@ -1,0 +1,46 @@
+"""Per-layer probes: gradient norms and activation statistics of a Sequential model."""
+import numpy as np
+import tensorflow as tf
+
+
+def weighted_layers(model):
+    """The layers of `model` that have a kernel (Dense and the like), in order."""
+    return [layer for layer in model.layers if hasattr(layer, "kernel")]
+
+
+def gradient_norms(model, x, y, loss_fn=None):
+    """L2 norm of d(loss)/d(kernel) for each weighted layer, first to last, on one batch.
+
+    The loss defaults to sparse categorical cross-entropy on the model's probabilities.
+    """
+    loss_fn = loss_fn or tf.keras.losses.SparseCategoricalCrossentropy()
+    kernels = [layer.kernel for layer in weighted_layers(model)]
+    with tf.GradientTape() as tape:
+        loss = loss_fn(y, model(x, training=False))
+    grads = tape.gradient(loss, kernels)
+    return np.array([float(tf.norm(g)) for g in grads])
+
+
+def layer_outputs(model, x):
+    """Output of every weighted layer of a Sequential model on `x`, as NumPy arrays."""
+    outputs, h = [], tf.convert_to_tensor(x)
+    for layer in model.layers:
+        h = layer(h, training=False)
+        if hasattr(layer, "kernel"):
+            outputs.append(h.numpy())
+    return outputs
+
+
+def activation_stats(model, x, include_output=False):
+    """Per hidden layer on batch `x`: mean, std, zero fraction and dead fraction of outputs.
+
+    A unit is *dead* on the batch when its output is exactly 0 for every example
+    (for ReLU this means its gradient is 0 for all of them too).
+    """
+    outputs = layer_outputs(model, x)
+    if not include_output:
+        outputs = outputs[:-1]
+    return [{"mean": float(a.mean()), "std": float(a.std()),
+             "zero_fraction": float(np.mean(a == 0)),
+             "dead_fraction": float(np.mean(np.all(a == 0, axis=0)))}
+            for a in outputs]
