@@ -10,6 +10,8 @@ FIRST_NOTEBOOK := notebooks/01_sigmoid_vs_relu.ipynb
 # (utils sets the same variables when it is imported).
 export TF_CPP_MIN_LOG_LEVEL := 3
 export TF_ENABLE_ONEDNN_OPTS := 0
+# Kernels must use Jupyter's inline backend, or figures vanish from stored outputs.
+unexport MPLBACKEND
 
 .PHONY: help lab test notebooks venv
 

@@ -3,6 +3,8 @@
 Variants built with the same `seed` and the same initializer start from identical
 weights, so a comparison changes only the thing under study.
 """
+import math
+
 import tensorflow as tf
 
 
@@ -37,11 +39,14 @@ def train(model, data, epochs, optimizer="sgd", learning_rate=0.1, batch_size=64
 
     Loss is sparse categorical cross-entropy; accuracy and the held-out (test) loss
     and accuracy are recorded after every epoch. `seed` fixes the batch order.
+    A whole epoch runs per call into TensorFlow (steps_per_execution), which removes most
+    of Keras's per-step overhead on small models and gives the same numbers.
     """
     model.compile(
         optimizer=tf.keras.optimizers.get({"class_name": optimizer,
                                            "config": {"learning_rate": learning_rate}}),
-        loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+        steps_per_execution=math.ceil(len(data.x_train) / batch_size))
     tf.keras.utils.set_random_seed(seed)
     history = model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size,
                         validation_data=(data.x_test, data.y_test), verbose=0)

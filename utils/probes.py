@@ -32,15 +32,17 @@ def layer_outputs(model, x):
 
 
 def activation_stats(model, x, include_output=False):
-    """Per hidden layer on batch `x`: mean, std, zero fraction and dead fraction of outputs.
+    """Per hidden layer on batch `x`: statistics of its outputs, as a list of dicts.
 
-    A unit is *dead* on the batch when its output is exactly 0 for every example
-    (for ReLU this means its gradient is 0 for all of them too).
+    mean, std: over all units and examples. spread: how much outputs still depend on the
+    input, the std across examples averaged over units. zero_fraction: share of outputs
+    exactly 0. dead_fraction: share of units whose output is exactly 0 for every example
+    (for ReLU their gradient is then 0 for all of them too).
     """
     outputs = layer_outputs(model, x)
     if not include_output:
         outputs = outputs[:-1]
-    return [{"mean": float(a.mean()), "std": float(a.std()),
+    return [{"mean": float(a.mean()), "std": float(a.std()), "spread": float(a.std(axis=0).mean()),
              "zero_fraction": float(np.mean(a == 0)),
              "dead_fraction": float(np.mean(np.all(a == 0, axis=0)))}
             for a in outputs]

@@ -1,0 +1,54 @@
+"""Test-suite plumbing: no network for unit tests, and per-notebook durations in the summary."""
+import collections
+import ipaddress
+import socket
+
+import pytest
+
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
+
+
+def _is_local(host):
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class NetworkBlocked(OSError):
+    """Raised when a unit test tries to reach a non-loopback address."""
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Unit tests must never touch the network: non-loopback connections fail at once."""
+    real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
+
+    def connect(sock, address):
+        if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_local(address[0]):
+            raise NetworkBlocked(f"test tried to connect to {address[0]}")
+        return real_connect(sock, address)
+
+    def getaddrinfo(host, *args, **kwargs):
+        if host is not None and not _is_local(str(host)):
+            raise NetworkBlocked(f"test tried to resolve {host}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Print how long each notebook took under nbval (kernel start and all cells)."""
+    seconds = collections.defaultdict(float)
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            path = getattr(report, "nodeid", "").split("::")[0]
+            if path.endswith(".ipynb"):
+                seconds[path] += getattr(report, "duration", 0.0)
+    if seconds:
+        terminalreporter.section("notebook durations")
+        for path in sorted(seconds):
+            terminalreporter.write_line(f"{seconds[path]:6.1f} s  {path}")

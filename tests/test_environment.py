@@ -1,0 +1,78 @@
+import os
+import subprocess
+import sys
+
+import matplotlib as mpl
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.python.framework import config as tf_config  # no public getter in TF 2.21
+
+import utils
+from utils import environment
+
+
+def test_tested_versions_pass():
+    utils.check_versions("2.21.0", "3.15.1", (3, 11))
+
+
+def test_running_versions_are_the_tested_ones():
+    utils.check_versions(tf.__version__, tf.keras.version())
+
+
+def test_wrong_tensorflow_version_says_what_was_found_and_how_to_fix(monkeypatch):
+    monkeypatch.delenv(environment.ALLOW_OTHER_VERSIONS, raising=False)
+    with pytest.raises(utils.VersionError) as error:
+        utils.check_versions("2.15.1", "3.3.3", (3, 11))
+    message = str(error.value)
+    assert "TensorFlow 2.21.x" in message and "found TensorFlow 2.15.1" in message
+    assert "make lab" in message and environment.ALLOW_OTHER_VERSIONS in message
+
+
+def test_legacy_keras_is_refused(monkeypatch):
+    monkeypatch.delenv(environment.ALLOW_OTHER_VERSIONS, raising=False)
+    with pytest.raises(utils.VersionError, match="needs Keras 3.*found Keras 2.15.0"):
+        utils.check_versions("2.21.0", "2.15.0", (3, 11))
+
+
+def test_old_python_is_refused_even_with_the_override(monkeypatch):
+    monkeypatch.setenv(environment.ALLOW_OTHER_VERSIONS, "1")
+    with pytest.raises(utils.VersionError, match="Python 3.10 or newer.*Python 3.9"):
+        utils.check_versions("2.21.0", "3.15.1", (3, 9))
+
+
+def test_maintainers_can_try_another_tensorflow(monkeypatch):
+    monkeypatch.setenv(environment.ALLOW_OTHER_VERSIONS, "1")
+    utils.check_versions("2.22.0", "3.16.0", (3, 12))
+
+
+def test_setup_seeds_everything_and_turns_on_op_determinism(capsys):
+    utils.setup(seed=7)
+    first = (np.random.rand(3), tf.random.uniform((3,)).numpy())
+    utils.setup(seed=7)
+    second = (np.random.rand(3), tf.random.uniform((3,)).numpy())
+    np.testing.assert_array_equal(first[0], second[0])
+    np.testing.assert_array_equal(first[1], second[1])
+    assert tf_config.is_op_determinism_enabled()
+    assert mpl.rcParams["figure.figsize"] == list(environment.PLOT_STYLE["figure.figsize"])
+    assert capsys.readouterr().out.endswith("seed 7, op determinism on.\n")
+
+
+def test_import_and_training_are_silent_in_a_fresh_process():
+    """No TensorFlow C++ log line may reach stderr: nbval would see it as an output."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
+    script = ("import utils; utils.setup(); import numpy as np; "
+              "m = utils.make_mlp(2, 8); d = utils.load_mnist_sample(); "
+              "utils.train(m, d._replace(x_train=d.x_train[:256], y_train=d.y_train[:256]), epochs=1)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert result.stdout == "TensorFlow 2.21, Keras 3, seed 0, op determinism on.\n"
+
+
+def test_importing_tensorflow_first_is_pointed_out():
+    script = "import tensorflow, utils; utils.setup()"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=120)
+    assert "TensorFlow was imported before `utils`" in result.stdout

@@ -1,0 +1,124 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import utils
+from utils import probes
+
+
+@pytest.fixture(scope="module")
+def small():
+    d = utils.load_mnist_sample()
+    return d._replace(x_train=d.x_train[:512], y_train=d.y_train[:512])
+
+
+def kernels(model):
+    return [layer.kernel.numpy() for layer in probes.weighted_layers(model)]
+
+
+def test_make_mlp_has_the_requested_shape():
+    model = utils.make_mlp(depth=3, width=16, activation="tanh")
+    assert [layer.name for layer in probes.weighted_layers(model)] == [
+        "hidden_1", "hidden_2", "hidden_3", "output"]
+    assert model.output_shape == (None, 10)
+    assert model.get_layer("hidden_2").activation is tf.keras.activations.tanh
+
+
+def test_same_seed_same_weights_and_layers_differ_from_each_other():
+    a, b = utils.make_mlp(3, 16, seed=4), utils.make_mlp(3, 16, seed=4)
+    for ka, kb in zip(kernels(a), kernels(b)):
+        np.testing.assert_array_equal(ka, kb)
+    assert not np.array_equal(kernels(a)[1], kernels(a)[2])
+    assert not np.array_equal(kernels(a)[1], kernels(utils.make_mlp(3, 16, seed=5))[1])
+
+
+def test_glorot_and_he_with_one_seed_are_the_same_draws_scaled():
+    glorot = utils.make_mlp(3, 32, kernel_initializer="glorot_normal", seed=1)
+    he = utils.make_mlp(3, 32, kernel_initializer="he_normal", seed=1)
+    np.testing.assert_allclose(kernels(he)[1] / kernels(glorot)[1], np.sqrt(2), rtol=1e-5)
+
+
+def test_initializer_instances_are_reseeded_per_layer():
+    model = utils.make_mlp(2, 16, kernel_initializer=tf.keras.initializers.RandomNormal(stddev=0.01))
+    k1, k2 = kernels(model)[:2]
+    assert abs(k2.std() - 0.01) < 0.002
+    assert not np.array_equal(k1[:16], k2)
+
+
+def test_gradient_norms_match_a_direct_tape_computation(small):
+    model = utils.make_mlp(2, 8, activation="sigmoid")
+    x, y = small.x_train[:32], small.y_train[:32]
+    with tf.GradientTape() as tape:
+        loss = tf.keras.losses.sparse_categorical_crossentropy(y, model(x))
+        loss = tf.reduce_mean(loss)
+    expected = [np.linalg.norm(g) for g in tape.gradient(loss, [l.kernel for l in model.layers[1:]])]
+    np.testing.assert_allclose(utils.gradient_norms(model, x, y), expected, rtol=1e-5)
+
+
+def _model_with_hidden_bias(bias):
+    model = utils.make_mlp(1, 4, activation="relu")
+    hidden = model.get_layer("hidden_1")
+    hidden.kernel.assign(np.zeros(hidden.kernel.shape, np.float32))
+    hidden.bias.assign(np.array([bias, bias, 1.0, 2.0], np.float32))
+    return model
+
+
+def test_activation_stats_counts_dead_units():
+    x = np.random.default_rng(0).random((20, 28, 28), dtype=np.float32)
+    (stats,) = utils.activation_stats(_model_with_hidden_bias(-1.0), x)
+    assert stats["dead_fraction"] == 0.5 and stats["zero_fraction"] == 0.5
+    assert stats["mean"] == pytest.approx(0.75) and stats["std"] == pytest.approx(np.std([0, 0, 1, 2]))
+    assert stats["spread"] == 0.0  # zero kernel: no unit depends on the input
+    (alive,) = utils.activation_stats(_model_with_hidden_bias(0.5), x)
+    assert alive["dead_fraction"] == 0.0
+
+
+def test_spread_measures_dependence_on_the_input():
+    model = utils.make_mlp(1, 4, activation="linear")
+    hidden = model.get_layer("hidden_1")
+    kernel = np.zeros(hidden.kernel.shape, np.float32)
+    kernel[0, 0] = 2.0  # unit 0 copies pixel 0, doubled; units 1-3 ignore the input
+    hidden.kernel.assign(kernel)
+    x = np.zeros((2, 28, 28), np.float32)
+    x[1, 0, 0] = 1.0  # pixel 0 is 0 or 1: unit 0's outputs are 0 and 2, std 1
+    (stats,) = utils.activation_stats(model, x)
+    assert stats["spread"] == pytest.approx(1.0 / 4)
+
+
+def test_activation_stats_can_include_the_output_layer():
+    model = utils.make_mlp(2, 8)
+    x = np.zeros((4, 28, 28), np.float32)
+    assert len(utils.activation_stats(model, x)) == 2
+    stats = utils.activation_stats(model, x, include_output=True)
+    assert stats[-1]["mean"] == pytest.approx(0.1)  # softmax rows sum to 1 over 10 classes
+
+
+def test_training_is_deterministic_and_records_held_out_metrics(small):
+    histories = [utils.train(utils.make_mlp(2, 16, seed=3), small, epochs=2, seed=3) for _ in range(2)]
+    assert set(histories[0]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert len(histories[0]["loss"]) == 2
+    assert histories[0] == histories[1]
+
+
+def test_training_an_epoch_per_call_equals_training_step_by_step(small):
+    fast = utils.train(utils.make_mlp(2, 16, seed=2), small, epochs=2, seed=2)
+    model = utils.make_mlp(2, 16, seed=2)
+    model.compile(optimizer=tf.keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], steps_per_execution=1)
+    tf.keras.utils.set_random_seed(2)
+    slow = model.fit(small.x_train, small.y_train, epochs=2, batch_size=64,
+                     validation_data=(small.x_test, small.y_test), verbose=0).history
+    assert fast == slow
+
+
+def test_a_relu_mlp_learns_the_digits(small):
+    history = utils.train(utils.make_mlp(2, 32, seed=0), small, epochs=5, learning_rate=0.1)
+    assert history["loss"][-1] < 0.5 * history["loss"][0]
+    assert history["val_accuracy"][-1] > 0.5
+
+
+def test_other_optimizers_are_chosen_by_name(small):
+    model = utils.make_mlp(1, 8)
+    utils.train(model, small, epochs=1, optimizer="adam", learning_rate=1e-3)
+    assert isinstance(model.optimizer, tf.keras.optimizers.Adam)
+    assert model.optimizer.learning_rate.numpy() == pytest.approx(1e-3)

@@ -1,0 +1,71 @@
+"""Static checks of the committed notebooks: what nbval does not look at, but students see."""
+import json
+import pathlib
+import re
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+MAX_BYTES = 1_000_000
+MACHINE_PATH = re.compile(r"(/home/|/root/|/tmp/|/Users/|site-packages|\.venv|[A-Z]:\\\\)")
+OBJECT_REPR = re.compile(r" at 0x[0-9a-f]+>")
+
+
+def load(path):
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def code_cells(nb):
+    return [c for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def output_texts(cell):
+    for out in cell.get("outputs", []):
+        if out["output_type"] == "stream":
+            yield "".join(out["text"])
+        for mime, value in out.get("data", {}).items():
+            if mime.startswith("text/"):
+                yield "".join(value)
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_was_run_once_top_to_bottom(path):
+    counts = [c["execution_count"] for c in code_cells(load(path))]
+    assert counts == list(range(1, len(counts) + 1)), f"{path.name}: run `make notebooks NB={path.relative_to(ROOT)}`"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_outputs_are_clean(path):
+    assert path.stat().st_size < MAX_BYTES, f"{path.name} is {path.stat().st_size} bytes"
+    nb = load(path)
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    for i, cell in enumerate(code_cells(nb)):
+        for out in cell.get("outputs", []):
+            assert out["output_type"] != "error", f"code cell {i}: error output"
+            assert out.get("name") != "stderr", f"code cell {i}: stderr output {''.join(out['text'])[:200]}"
+            assert "image/svg+xml" not in out.get("data", {}), f"code cell {i}: SVG (not checked by nbval)"
+        for text in output_texts(cell):
+            assert not MACHINE_PATH.search(text), f"code cell {i}: machine path in {text[:200]!r}"
+            assert not OBJECT_REPR.search(text), f"code cell {i}: object repr in {text[:200]!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_follows_the_course_anatomy(path):
+    cells = code_cells(load(path))
+    sources = ["".join(c["source"]) for c in cells]
+    assert sources[0].startswith("import utils\nutils.setup("), "first code cell must set up utils"
+    assert not any("sys.path" in s for s in sources), "notebooks import utils without sys.path edits"
+    assert any("utils.claim(" in s for s in sources), "a notebook asserts its claims"
+    assert sources[-1].strip() == "utils.claims_summary()", "the last code cell lists the claims"
+    markdown = " ".join("".join(c["source"]) for c in load(path)["cells"] if c["cell_type"] == "markdown")
+    assert "Learning goals" in markdown and "Exercises" in markdown
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_readme_describes_every_notebook(path):
+    assert path.name in (ROOT / "README.md").read_text(encoding="utf-8")

@@ -1,0 +1,36 @@
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+import utils  # noqa: E402
+
+
+def test_plot_per_layer_draws_one_line_per_variant_on_a_log_axis():
+    fig = utils.plot_per_layer({"a": [1, 0.1, 0.01], "b": [1, 1, 1]}, ylabel="norm", title="t")
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.lines] == ["a", "b"]
+    assert list(ax.lines[0].get_xdata()) == [1, 2, 3]
+    assert ax.get_yscale() == "log" and ax.get_title() == "t"
+    plt.close(fig)
+
+
+def test_plot_per_layer_linear_axis():
+    fig = utils.plot_per_layer({"a": [0, 0.5]}, ylabel="fraction", log=False)
+    assert fig.axes[0].get_yscale() == "linear"
+    plt.close(fig)
+
+
+def test_plot_history_draws_train_and_held_out_per_metric():
+    history = {"loss": [2, 1], "val_loss": [2.1, 1.5], "accuracy": [0.3, 0.6], "val_accuracy": [0.3, 0.5]}
+    fig = utils.plot_history({"relu": history, "sigmoid": history})
+    assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy"]
+    labels = [line.get_label() for line in fig.axes[0].lines]
+    assert labels == ["relu train", "relu held-out", "sigmoid train", "sigmoid held-out"]
+    plt.close(fig)
+
+
+def test_plot_history_without_held_out_data():
+    fig = utils.plot_history({"run": {"loss": [1, 0.5]}}, metrics=("loss",))
+    assert len(fig.axes[0].lines) == 1
+    plt.close(fig)
