@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 FIRST_NOTEBOOK := notebooks/01_sigmoid_vs_relu.ipynb
+# JupyterLab refuses to start as root (as in many containers) unless told to.
+LAB_FLAGS := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
 # Silence TensorFlow's C++ start-up logs in every kernel these commands start
 # (utils sets the same variables when it is imported).
@@ -31,7 +33,8 @@ $(READY): requirements.txt pyproject.toml
 	@touch $(READY)
 
 lab: $(READY)
-	$(BIN)/jupyter lab $(FIRST_NOTEBOOK)
+	$(BIN)/jupyter lab $(LAB_FLAGS) --ServerApp.root_dir=. \
+	  --LabApp.default_url=/lab/tree/$(FIRST_NOTEBOOK)
 
 test: $(READY)
 	$(BIN)/python -m pytest -n auto --dist loadscope
