@@ -55,6 +55,31 @@ def test_gradient_norms_match_a_direct_tape_computation(small):
     np.testing.assert_allclose(utils.gradient_norms(model, x, y), expected, rtol=1e-5)
 
 
+def test_backprop_stats_match_the_chain_rule(small):
+    model = utils.make_mlp(2, 8, activation="sigmoid", seed=1)
+    x, y = small.x_train[:16], small.y_train[:16]
+    stats = utils.backprop_stats(model, x, y)
+    assert len(stats) == 3  # two hidden layers and the output layer
+    # dL/dW = h^T delta, so for the last hidden layer ||dL/dW|| <= ||h|| ||delta||, and
+    # delta of a hidden layer is phi'(z) * (delta_next W_next^T), computed here by hand.
+    h1 = probes.layer_outputs(model, x)[0]
+    h2, p = probes.layer_outputs(model, x)[1:]
+    delta_out = (p - np.eye(10)[y]) / len(y)  # softmax + mean cross-entropy
+    delta_2 = h2 * (1 - h2) * (delta_out @ model.get_layer("output").kernel.numpy().T)
+    assert stats[2]["delta_norm"] == pytest.approx(np.linalg.norm(delta_out), rel=1e-4)
+    assert stats[1]["delta_norm"] == pytest.approx(np.linalg.norm(delta_2), rel=1e-4)
+    assert stats[1]["slope_rms"] == pytest.approx(np.sqrt(np.mean((h2 * (1 - h2)) ** 2)), rel=1e-4)
+    assert stats[0]["slope_rms"] == pytest.approx(np.sqrt(np.mean((h1 * (1 - h1)) ** 2)), rel=1e-4)
+
+
+def test_backprop_stats_of_relu_slopes_are_zero_or_one(small):
+    model = utils.make_mlp(1, 32, activation="relu")
+    x, y = small.x_train[:64], small.y_train[:64]
+    (hidden, _) = utils.backprop_stats(model, x, y)
+    active = np.mean(probes.layer_outputs(model, x)[0] > 0)
+    assert hidden["slope_rms"] == pytest.approx(np.sqrt(active), rel=1e-5)
+
+
 def _model_with_hidden_bias(bias):
     model = utils.make_mlp(1, 4, activation="relu")
     hidden = model.get_layer("hidden_1")

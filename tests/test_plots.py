@@ -15,6 +15,12 @@ def test_plot_per_layer_draws_one_line_per_variant_on_a_log_axis():
     plt.close(fig)
 
 
+def test_plot_per_layer_keeps_given_colours():
+    fig = utils.plot_per_layer({"a": [1, 2], "b": [2, 1]}, ylabel="v", colors={"b": "red"})
+    assert fig.axes[0].lines[1].get_color() == "red"
+    plt.close(fig)
+
+
 def test_plot_per_layer_linear_axis():
     fig = utils.plot_per_layer({"a": [0, 0.5]}, ylabel="fraction", log=False)
     assert fig.axes[0].get_yscale() == "linear"

@@ -3,12 +3,16 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 
-def plot_per_layer(series, ylabel, title=None, log=True, ax=None):
-    """One line per variant: `series` maps a label to one value per layer (layer 1 first)."""
+def plot_per_layer(series, ylabel, title=None, log=True, ax=None, colors=None):
+    """One line per variant: `series` maps a label to one value per layer (layer 1 first).
+
+    `colors` optionally maps labels to colours, to keep a variant's colour across plots.
+    """
     if ax is None:
         _, ax = plt.subplots()
     for label, values in series.items():
-        ax.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3, label=label)
+        ax.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3, label=label,
+                color=(colors or {}).get(label))
     ax.set_xlabel("layer (1 = next to the input)")
     ax.set_ylabel(ylabel)
     if log:

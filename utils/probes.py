@@ -21,6 +21,37 @@ def gradient_norms(model, x, y, loss_fn=None):
     return np.array([float(tf.norm(g)) for g in grads])
 
 
+def backprop_stats(model, x, y, loss_fn=None):
+    """Per weighted layer, on one batch: the backward signal and the activation's slope.
+
+    Returns a list of dicts with
+      delta_norm: L2 norm of dL/dz, the gradient at the layer's pre-activation
+                  z = h W + b (called delta in backpropagation);
+      slope_rms:  root mean square of the activation's derivative phi'(z) over the batch.
+    Computed with GradientTape through an explicit forward pass over a Sequential model
+    whose weighted layers are Dense layers.
+    """
+    loss_fn = loss_fn or tf.keras.losses.SparseCategoricalCrossentropy()
+    zs, slopes = [], []
+    with tf.GradientTape() as tape:
+        h = tf.convert_to_tensor(x)
+        for layer in model.layers:
+            if not hasattr(layer, "kernel"):
+                h = layer(h, training=False)
+                continue
+            z = tf.matmul(h, layer.kernel) + layer.bias
+            with tf.GradientTape() as inner:
+                inner.watch(z)
+                h = layer.activation(z)
+            slopes.append(inner.gradient(h, z))  # elementwise activation: the derivative
+            zs.append(z)
+        loss = loss_fn(y, h)
+    deltas = tape.gradient(loss, zs)
+    return [{"delta_norm": float(tf.norm(delta)),
+             "slope_rms": float(tf.sqrt(tf.reduce_mean(tf.square(slope))))}
+            for delta, slope in zip(deltas, slopes)]
+
+
 def layer_outputs(model, x):
     """Output of every weighted layer of a Sequential model on `x`, as NumPy arrays."""
     outputs, h = [], tf.convert_to_tensor(x)
