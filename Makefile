@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
-NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 FIRST_NOTEBOOK := notebooks/01_sigmoid_vs_relu.ipynb
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+# pytest-xdist workers: the CPUs this process may use, at most 4 (each imports TensorFlow).
+WORKERS ?= $(shell $(PYTHON) -c "import os; n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count(); print(max(1, min(4, n or 1)))" 2>/dev/null || echo 2)
 # JupyterLab refuses to start as root (as in many containers) unless told to.
 LAB_FLAGS := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
 
@@ -15,32 +17,47 @@ export TF_ENABLE_ONEDNN_OPTS := 0
 # Kernels must use Jupyter's inline backend, or figures vanish from stored outputs.
 unexport MPLBACKEND
 
-.PHONY: help lab test notebooks venv
+.PHONY: help lab test test-lax notebooks venv constraints clean
 
 help:
 	@echo "make lab        open JupyterLab on the course (creates .venv on first use)"
-	@echo "make test       unit tests + strict nbval over every notebook"
+	@echo "make test       unit tests + strict nbval over every notebook (reference platform)"
+	@echo "make test-lax   the same, but notebook outputs are not compared: claims still run"
 	@echo "make notebooks  re-run every notebook top to bottom and store its outputs"
-	@echo "make venv       only create .venv from requirements.txt"
+	@echo "make venv       only create .venv;  make clean  remove it"
 
 venv: $(READY)
 
-$(READY): requirements.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v <= (3, 13) else "TensorFlow 2.21 needs Python 3.10 to 3.13; $(PYTHON) is %d.%d. Choose another, e.g. make PYTHON=python3.12 ..." % v)'
+# A fresh environment whenever the requirements change: never an upgrade in place.
+# The project is put on the venv's path by a .pth file (no build step, works offline).
+$(READY): requirements.txt constraints.txt
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v <= (3, 13) else "TensorFlow 2.21 needs Python 3.10 to 3.13; $(PYTHON) is %d.%d. Choose another: make clean lab PYTHON=python3.12" % v)'
+	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -r requirements.txt
-	$(BIN)/python -m pip install --quiet --no-deps --editable .
+	$(BIN)/python -m pip install -r requirements.txt -c constraints.txt
+	$(BIN)/python -c "import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()['purelib'], 'course.pth').write_text('$(CURDIR)\n')"
 	@touch $(READY)
 
 lab: $(READY)
-	$(BIN)/jupyter lab $(LAB_FLAGS) --ServerApp.root_dir=. \
+	$(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_ARGS) --ServerApp.root_dir=. \
 	  --LabApp.default_url=/lab/tree/$(FIRST_NOTEBOOK)
 
+# --dist loadscope keeps each notebook's cells on one worker, in order.
 test: $(READY)
-	$(BIN)/python -m pytest -n auto --dist loadscope
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope
+
+test-lax: $(READY)
+	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope --nbval-lax
 
 # Outputs are committed: after changing a notebook, store one fresh top-to-bottom run.
 notebooks: $(READY)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	  --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=600 \
 	  --ExecutePreprocessor.record_timing=False $(or $(NB),$(NOTEBOOKS))
+
+constraints: $(READY)
+	@{ sed -n '1,3p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable; } > constraints.new
+	mv constraints.new constraints.txt
+
+clean:
+	rm -rf $(VENV)

@@ -1,10 +1,10 @@
 """Test-suite plumbing: no network for unit tests, and per-notebook durations in the summary."""
 import collections
 import ipaddress
+import os
 import socket
 
-import pytest
-
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
 
@@ -18,26 +18,31 @@ def _is_local(host):
 
 
 class NetworkBlocked(OSError):
-    """Raised when a unit test tries to reach a non-loopback address."""
+    """Raised when a test tries to reach a non-loopback address."""
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    """Unit tests must never touch the network: non-loopback connections fail at once."""
+def pytest_configure(config):
+    """Before any test or fixture: only loopback connections, and no proxy to relay others.
+
+    Proxies are removed from the environment, so processes the tests start (kernels,
+    subprocesses) cannot reach out through one either.
+    """
+    for name in PROXY_VARIABLES:
+        os.environ.pop(name, None)
     real_connect, real_getaddrinfo = socket.socket.connect, socket.getaddrinfo
 
     def connect(sock, address):
         if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_local(address[0]):
-            raise NetworkBlocked(f"test tried to connect to {address[0]}")
+            raise NetworkBlocked(f"a test tried to connect to {address[0]}")
         return real_connect(sock, address)
 
     def getaddrinfo(host, *args, **kwargs):
         if host is not None and not _is_local(str(host)):
-            raise NetworkBlocked(f"test tried to resolve {host}")
+            raise NetworkBlocked(f"a test tried to resolve {host}")
         return real_getaddrinfo(host, *args, **kwargs)
 
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    socket.socket.connect = connect
+    socket.getaddrinfo = getaddrinfo
 
 
 def pytest_terminal_summary(terminalreporter):

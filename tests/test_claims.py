@@ -47,6 +47,11 @@ def test_nan_never_satisfies_a_claim(op):
         utils.claim("diverged run", math.nan, op, 0.0)
 
 
+def test_values_that_round_alike_are_shown_with_more_digits():
+    with pytest.raises(utils.ClaimError, match=r"measured 0\.1001, but the claim needs < 0\.1$"):
+        utils.claim("just above", 0.1001, "<", 0.1)
+
+
 def test_malformed_claims_are_rejected():
     with pytest.raises(ValueError, match="op must be one of"):
         utils.claim("x", 1, "==", 1)

@@ -56,6 +56,24 @@ def test_unreadable_sample_is_reported(tmp_path):
         utils.load_mnist_sample(path=broken)
 
 
+def test_sample_of_the_wrong_shape_is_refused(tmp_path):
+    images, labels = data_module.read_sample()
+    flat = tmp_path / "mnist_5k.npz"
+    np.savez_compressed(flat, images=images.reshape(5000, 784).astype(np.int32), labels=labels)
+    with pytest.raises(utils.DataError, match="does not match"):
+        utils.load_mnist_sample(path=flat)
+
+
+def test_rebuild_script_computes_the_same_checksum():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_mnist_5k", data_module.DATA_DIR / "make_mnist_5k.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)  # only definitions run: main() is behind __main__
+    images, labels = data_module.read_sample()
+    assert script.checksum(images, labels) == data_module.SAMPLE_SHA256
+
+
 def test_changed_sample_fails_its_checksum(tmp_path):
     images, labels = data_module.read_sample()
     images = images.copy()
@@ -92,6 +110,25 @@ def test_cached_fashion_mnist_is_read_without_network(tmp_path):
     loaded = utils.load_full_dataset("fashion_mnist", cache_dir=tmp_path)
     np.testing.assert_allclose(loaded.x_train * 255, arrays["train-images-idx3-ubyte.gz"])
     np.testing.assert_array_equal(loaded.y_test, arrays["t10k-labels-idx1-ubyte.gz"])
+
+
+def test_damaged_cached_file_says_how_to_recover(tmp_path):
+    for name in data_module._FASHION_FILES:
+        (tmp_path / name).write_bytes(b"truncated")
+    with pytest.raises(utils.DataError, match="damaged.*delete it"):
+        utils.load_full_dataset("fashion_mnist", cache_dir=tmp_path)
+
+
+def test_cached_mnist_is_verified_and_read_without_network(tmp_path, monkeypatch):
+    import hashlib
+
+    fake = tmp_path / "mnist.npz"
+    np.savez(fake, x_train=np.full((3, 28, 28), 255, np.uint8), y_train=np.arange(3, dtype=np.uint8),
+             x_test=np.zeros((2, 28, 28), np.uint8), y_test=np.arange(2, dtype=np.uint8))
+    monkeypatch.setattr(data_module, "_MNIST_SHA256", hashlib.sha256(fake.read_bytes()).hexdigest())
+    loaded = utils.load_full_dataset("mnist", cache_dir=tmp_path)
+    assert loaded.x_train.shape == (3, 28, 28) and loaded.x_train.max() == 1.0
+    assert loaded.y_test.tolist() == [0, 1]
 
 
 def test_unknown_dataset_name_is_rejected():

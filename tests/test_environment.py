@@ -1,4 +1,5 @@
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -6,14 +7,19 @@ import matplotlib as mpl
 import numpy as np
 import pytest
 import tensorflow as tf
-from tensorflow.python.framework import config as tf_config  # no public getter in TF 2.21
 
 import utils
 from utils import environment
 
 
 def test_tested_versions_pass():
-    utils.check_versions("2.21.0", "3.15.1", (3, 11))
+    utils.check_versions(environment.REQUIRED_TF + ".0", environment.REQUIRED_KERAS_MAJOR + ".15.1", (3, 11))
+
+
+def test_requirements_pin_the_version_setup_checks():
+    requirements = (pathlib.Path(__file__).parent.parent / "requirements.txt").read_text()
+    assert f"tensorflow-cpu=={environment.REQUIRED_TF}." in requirements
+    assert f"keras=={environment.REQUIRED_KERAS_MAJOR}." in requirements
 
 
 def test_running_versions_are_the_tested_ones():
@@ -47,15 +53,26 @@ def test_maintainers_can_try_another_tensorflow(monkeypatch):
 
 
 def test_setup_seeds_everything_and_turns_on_op_determinism(capsys):
+    import random
+
+    from tensorflow.python.framework import config as tf_config  # no public getter in TF 2.21
+
+    def draws():
+        return random.random(), np.random.rand(3).tolist(), tf.random.uniform((3,)).numpy().tolist()
+
     utils.setup(seed=7)
-    first = (np.random.rand(3), tf.random.uniform((3,)).numpy())
+    first = draws()
     utils.setup(seed=7)
-    second = (np.random.rand(3), tf.random.uniform((3,)).numpy())
-    np.testing.assert_array_equal(first[0], second[0])
-    np.testing.assert_array_equal(first[1], second[1])
+    assert draws() == first
     assert tf_config.is_op_determinism_enabled()
     assert mpl.rcParams["figure.figsize"] == list(environment.PLOT_STYLE["figure.figsize"])
     assert capsys.readouterr().out.endswith("seed 7, op determinism on.\n")
+
+
+def test_setup_starts_a_fresh_claims_summary():
+    utils.claim("left over from an earlier run", 1, "<", 2)
+    utils.setup()
+    assert utils.claims.checked_claims() == []
 
 
 def test_import_and_training_are_silent_in_a_fresh_process():
@@ -68,11 +85,14 @@ def test_import_and_training_are_silent_in_a_fresh_process():
                             env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    assert result.stdout == "TensorFlow 2.21, Keras 3, seed 0, op determinism on.\n"
+    expected = f"TensorFlow {environment.REQUIRED_TF}, Keras {environment.REQUIRED_KERAS_MAJOR}, seed 0"
+    assert result.stdout == expected + ", op determinism on.\n"
 
 
 def test_importing_tensorflow_first_is_pointed_out():
     script = "import tensorflow, utils; utils.setup()"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             timeout=120)
+    assert result.returncode == 0, result.stderr
     assert "TensorFlow was imported before `utils`" in result.stdout
+    assert "numbers can differ" in result.stdout

@@ -38,6 +38,18 @@ def test_glorot_and_he_with_one_seed_are_the_same_draws_scaled():
     np.testing.assert_allclose(kernels(he)[1] / kernels(glorot)[1], np.sqrt(2), rtol=1e-5)
 
 
+@pytest.mark.parametrize("initializer", ["zeros", "ones", tf.keras.initializers.Constant(0.5)])
+def test_deterministic_initializers_need_no_seed(initializer):
+    model = utils.make_mlp(2, 4, kernel_initializer=initializer)
+    k1, k2 = kernels(model)[:2]
+    assert np.unique(k1).size == 1 and np.unique(k2).size == 1
+
+
+def test_biases_start_at_zero():
+    model = utils.make_mlp(2, 8, seed=3)
+    assert all(not layer.bias.numpy().any() for layer in probes.weighted_layers(model))
+
+
 def test_initializer_instances_are_reseeded_per_layer():
     model = utils.make_mlp(2, 16, kernel_initializer=tf.keras.initializers.RandomNormal(stddev=0.01))
     k1, k2 = kernels(model)[:2]
@@ -70,6 +82,11 @@ def test_backprop_stats_match_the_chain_rule(small):
     assert stats[1]["delta_norm"] == pytest.approx(np.linalg.norm(delta_2), rel=1e-4)
     assert stats[1]["slope_rms"] == pytest.approx(np.sqrt(np.mean((h2 * (1 - h2)) ** 2)), rel=1e-4)
     assert stats[0]["slope_rms"] == pytest.approx(np.sqrt(np.mean((h1 * (1 - h1)) ** 2)), rel=1e-4)
+
+
+def test_backprop_stats_has_no_slope_for_softmax(small):
+    stats = utils.backprop_stats(utils.make_mlp(1, 4), small.x_train[:8], small.y_train[:8])
+    assert stats[-1]["slope_rms"] is None and stats[0]["slope_rms"] is not None
 
 
 def test_backprop_stats_of_relu_slopes_are_zero_or_one(small):
@@ -126,6 +143,7 @@ def test_training_is_deterministic_and_records_held_out_metrics(small):
 
 
 def test_training_an_epoch_per_call_equals_training_step_by_step(small):
+    small = small._replace(x_train=small.x_train[:100], y_train=small.y_train[:100])  # 64 + 36
     fast = utils.train(utils.make_mlp(2, 16, seed=2), small, epochs=2, seed=2)
     model = utils.make_mlp(2, 16, seed=2)
     model.compile(optimizer=tf.keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy",

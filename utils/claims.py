@@ -39,6 +39,13 @@ class Claim:
 _CHECKED: dict[str, Claim] = {}
 
 
+def _distinct_digits(measured, threshold, digits):
+    """Enough significant digits that a value differing from the threshold looks different."""
+    while digits < 10 and measured != threshold and fmt(measured, digits) == fmt(threshold, digits):
+        digits += 1
+    return digits
+
+
 def claim(statement, measured, op, threshold, *, tol=None, digits=3):
     """Check `measured op threshold` (op: <, <=, >, >=, or ≈ with `tol`) and report it.
 
@@ -54,6 +61,7 @@ def claim(statement, measured, op, threshold, *, tol=None, digits=3):
     else:
         passed = _COMPARE[op](measured, threshold)
     passed = passed and not math.isnan(measured)
+    digits = _distinct_digits(measured, threshold, digits)
     record = Claim(statement, measured, op, threshold, tol, passed, digits)
     _CHECKED[statement] = record
     if not passed:
@@ -61,6 +69,11 @@ def claim(statement, measured, op, threshold, *, tol=None, digits=3):
                          f"  measured {fmt(measured, digits)}, but the claim needs "
                          f"{record.needed()}")
     print(f"✓ {statement}: measured {fmt(measured, digits)} ({record.needed()})")
+
+
+def clear_claims():
+    """Forget the claims checked so far (utils.setup() does this)."""
+    _CHECKED.clear()
 
 
 def checked_claims():

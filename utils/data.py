@@ -57,7 +57,8 @@ def read_sample(path=SAMPLE_FILE):
     except Exception as exc:  # zip, key or format errors all mean the same to a user
         raise DataError(f"The offline MNIST sample data/{path.name} cannot be read "
                         f"({type(exc).__name__}: {exc}). {restore}") from exc
-    if sample_checksum(images, labels) != SAMPLE_SHA256:
+    if (images.shape, images.dtype, labels.shape, labels.dtype) != (
+            (5000, 28, 28), np.uint8, (5000,), np.uint8) or sample_checksum(images, labels) != SAMPLE_SHA256:
         raise DataError(f"The offline MNIST sample data/{path.name} does not match its "
                         f"checksum: the file is corrupt or was changed. {restore}")
     return images, labels
@@ -96,18 +97,25 @@ def _download(fname, sha256, cache_dir):
                                        cache_dir=str(cache_dir), cache_subdir=".")
     except Exception as exc:
         raise DataError(
-            f"Could not download {fname} (no network?): {type(exc).__name__}: {exc}\n"
+            f"Could not download or verify {fname}: {type(exc).__name__}: {exc}\n"
             "The full datasets are optional. Offline, use the MNIST sample that ships "
             "with the pack: utils.load_mnist_sample() (5,000 digits in data/mnist_5k.npz)."
         ) from exc
 
 
 def _read_idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    ndim = raw[3]
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
+    """A uint8 array from an IDX file (the MNIST file format), gzip-compressed."""
+    try:
+        with gzip.open(path, "rb") as f:
+            raw = f.read()
+        if raw[:3] != b"\x00\x00\x08":
+            raise ValueError("not an IDX file of unsigned bytes")
+        ndim = raw[3]
+        shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+        return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
+    except (OSError, EOFError, ValueError, IndexError) as exc:
+        raise DataError(f"The cached file {path} is damaged ({exc}); delete it and load again "
+                        "to download it anew.") from exc
 
 
 def load_full_dataset(name="mnist", cache_dir=CACHE_DIR):

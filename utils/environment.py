@@ -4,6 +4,8 @@ import sys
 
 import matplotlib as mpl
 
+from utils.claims import clear_claims
+
 REQUIRED_TF = "2.21"
 REQUIRED_KERAS_MAJOR = "3"
 MIN_PYTHON = (3, 10)
@@ -61,12 +63,14 @@ def setup(seed=0):
     import tensorflow as tf
 
     check_versions(tf.__version__, tf.keras.version())
+    clear_claims()  # a re-run notebook starts its summary afresh
     tf.keras.utils.set_random_seed(seed)  # Python, NumPy and TensorFlow generators
     tf.config.experimental.enable_op_determinism()
     mpl.rcParams.update(PLOT_STYLE)
     if _TF_IMPORTED_FIRST:
-        print("Note: TensorFlow was imported before `utils`, so its start-up log lines were "
-              "not silenced. Restart the kernel and run `import utils` first.")
+        print("Note: TensorFlow was imported before `utils`, so its start-up logs were not "
+              "silenced and its oneDNN kernels are on: numbers can differ from the stored "
+              "outputs. Restart the kernel and run `import utils` first.")
     tf_minor = ".".join(tf.__version__.split(".")[:2])
     keras_major = tf.keras.version().split(".")[0]
     print(f"TensorFlow {tf_minor}, Keras {keras_major}, seed {seed}, op determinism on.")

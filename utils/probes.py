@@ -8,15 +8,16 @@ def weighted_layers(model):
     return [layer for layer in model.layers if hasattr(layer, "kernel")]
 
 
-def gradient_norms(model, x, y, loss_fn=None):
+def gradient_norms(model, x, y, loss_fn=None, training=False):
     """L2 norm of d(loss)/d(kernel) for each weighted layer, first to last, on one batch.
 
     The loss defaults to sparse categorical cross-entropy on the model's probabilities.
+    `training=True` runs dropout and batch normalization as during fitting.
     """
     loss_fn = loss_fn or tf.keras.losses.SparseCategoricalCrossentropy()
     kernels = [layer.kernel for layer in weighted_layers(model)]
     with tf.GradientTape() as tape:
-        loss = loss_fn(y, model(x, training=False))
+        loss = loss_fn(y, model(x, training=training))
     grads = tape.gradient(loss, kernels)
     return np.array([float(tf.norm(g)) for g in grads])
 
@@ -27,16 +28,18 @@ def backprop_stats(model, x, y, loss_fn=None):
     Returns a list of dicts with
       delta_norm: L2 norm of dL/dz, the gradient at the layer's pre-activation
                   z = h W + b (called delta in backpropagation);
-      slope_rms:  root mean square of the activation's derivative phi'(z) over the batch.
+      slope_rms:  root mean square of the activation's derivative phi'(z) over the batch
+                  (None for a softmax layer, whose activation is not elementwise).
     Computed with GradientTape through an explicit forward pass over a Sequential model
     whose weighted layers are Dense layers.
     """
+    weighted = set(map(id, weighted_layers(model)))
     loss_fn = loss_fn or tf.keras.losses.SparseCategoricalCrossentropy()
     zs, slopes = [], []
     with tf.GradientTape() as tape:
         h = tf.convert_to_tensor(x)
         for layer in model.layers:
-            if not hasattr(layer, "kernel"):
+            if id(layer) not in weighted:
                 h = layer(h, training=False)
                 continue
             z = tf.matmul(h, layer.kernel) + layer.bias
@@ -47,17 +50,19 @@ def backprop_stats(model, x, y, loss_fn=None):
             zs.append(z)
         loss = loss_fn(y, h)
     deltas = tape.gradient(loss, zs)
+    softmax = [layer.activation is tf.keras.activations.softmax for layer in weighted_layers(model)]
     return [{"delta_norm": float(tf.norm(delta)),
-             "slope_rms": float(tf.sqrt(tf.reduce_mean(tf.square(slope))))}
-            for delta, slope in zip(deltas, slopes)]
+             "slope_rms": None if is_softmax else float(tf.sqrt(tf.reduce_mean(tf.square(slope))))}
+            for delta, slope, is_softmax in zip(deltas, slopes, softmax)]
 
 
 def layer_outputs(model, x):
     """Output of every weighted layer of a Sequential model on `x`, as NumPy arrays."""
+    weighted = set(map(id, weighted_layers(model)))
     outputs, h = [], tf.convert_to_tensor(x)
     for layer in model.layers:
         h = layer(h, training=False)
-        if hasattr(layer, "kernel"):
+        if id(layer) in weighted:
             outputs.append(h.numpy())
     return outputs
 

@@ -1,12 +1,12 @@
 """Tables in notebook outputs: Markdown, numbers rounded so stored outputs are stable."""
+import numbers
+
 from IPython.display import Markdown, display
 
 
 def fmt(value, digits=3):
-    """A number with `digits` significant digits; anything else as text (| escaped)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return f"{value:.{digits}g}"
-    if hasattr(value, "dtype") and value.dtype.kind in "fiu":  # NumPy scalars
+    """A real number with `digits` significant digits; anything else as text (| escaped)."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):  # NumPy scalars too
         return f"{float(value):.{digits}g}"
     return str(value).replace("|", "\\|")
 
