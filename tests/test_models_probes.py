@@ -154,6 +154,33 @@ def test_training_an_epoch_per_call_equals_training_step_by_step(small):
     assert fast == slow
 
 
+def test_train_seeds_equals_training_each_seed_separately(small):
+    small = small._replace(x_train=small.x_train[:200], y_train=small.y_train[:200])
+    build = lambda seed: utils.make_mlp(2, 16, seed=seed)  # noqa: E731
+    runs = utils.train_seeds(build, small, seeds=(0, 1), epochs=2, optimizer="adam", learning_rate=1e-2)
+    for seed, run in zip((0, 1), runs):
+        alone = build(seed)
+        assert run["history"] == utils.train(alone, small, epochs=2, optimizer="adam",
+                                             learning_rate=1e-2, seed=seed)
+        for a, b in zip(run["model"].get_weights(), alone.get_weights()):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_callbacks_can_add_per_epoch_measurements_to_the_history(small):
+    def log_epoch(epoch, logs):
+        logs["epoch_seen"] = float(epoch)
+
+    history = utils.train(utils.make_mlp(1, 4), small, epochs=2,
+                          callbacks=[tf.keras.callbacks.LambdaCallback(on_epoch_end=log_epoch)])
+    assert history["epoch_seen"] == [0.0, 1.0]
+
+
+def test_hidden_biases_can_start_shifted():
+    model = utils.make_mlp(2, 4, bias_initializer=tf.keras.initializers.Constant(-1.0))
+    assert (model.get_layer("hidden_2").bias.numpy() == -1.0).all()
+    assert (model.get_layer("output").bias.numpy() == 0.0).all()
+
+
 def test_a_relu_mlp_learns_the_digits(small):
     history = utils.train(utils.make_mlp(2, 32, seed=0), small, epochs=5, learning_rate=0.1)
     assert history["loss"][-1] < 0.5 * history["loss"][0]

@@ -7,6 +7,8 @@ import math
 
 import tensorflow as tf
 
+from utils.layers import Maxout
+
 
 def seeded_initializer(initializer, seed):
     """A copy of `initializer` (a Keras name or instance) that draws with `seed`."""
@@ -19,38 +21,83 @@ def seeded_initializer(initializer, seed):
 
 
 def make_mlp(depth, width=64, activation="relu", kernel_initializer="he_normal", seed=0,
-             input_shape=(28, 28), n_classes=10):
+             input_shape=(28, 28), n_classes=10, bias_initializer="zeros"):
     """A Sequential MLP: Flatten, `depth` hidden Dense layers, a softmax output layer.
 
+    `activation` is any Keras activation (name or callable), or "maxout" for
+    utils.Maxout layers of 2 pieces.
+
     Hidden layer i draws its kernel with seed `seed * 1000 + i` (a Keras initializer
-    reused with one fixed seed would give every layer the same matrix); biases start at 0.
+    reused with one fixed seed would give every layer the same matrix). Hidden biases start
+    from `bias_initializer` (zeros by default), the output layer's at 0.
     """
     layers = [tf.keras.Input(shape=input_shape), tf.keras.layers.Flatten()]
     for i in range(depth):
-        layers.append(tf.keras.layers.Dense(
-            width, activation=activation, name=f"hidden_{i + 1}",
-            kernel_initializer=seeded_initializer(kernel_initializer, seed * 1000 + i)))
+        kernel = seeded_initializer(kernel_initializer, seed * 1000 + i)
+        if activation == "maxout":
+            layers.append(Maxout(width, pieces=2, kernel_initializer=kernel,
+                                 bias_initializer=bias_initializer, name=f"hidden_{i + 1}"))
+        else:
+            layers.append(tf.keras.layers.Dense(width, activation=activation, name=f"hidden_{i + 1}",
+                                                kernel_initializer=kernel,
+                                                bias_initializer=bias_initializer))
     layers.append(tf.keras.layers.Dense(
         n_classes, activation="softmax", name="output",
         kernel_initializer=seeded_initializer("glorot_uniform", seed * 1000 + depth)))
     return tf.keras.Sequential(layers)
 
 
-def train(model, data, epochs, optimizer="sgd", learning_rate=0.1, batch_size=64, seed=0):
-    """Fit `model` on data.x_train silently and return its history as a dict of lists.
-
-    Loss is sparse categorical cross-entropy; accuracy and the held-out (test) loss
-    and accuracy are recorded after every epoch. `seed` fixes the batch order by reseeding
-    Python's, NumPy's and TensorFlow's global generators.
-    A whole epoch runs per call into TensorFlow (steps_per_execution), which removes most
-    of Keras's per-step overhead on small models and gives the same numbers.
-    """
+def _compile(model, optimizer, learning_rate, data, batch_size):
     model.compile(
         optimizer=tf.keras.optimizers.get({"class_name": optimizer,
                                            "config": {"learning_rate": learning_rate}}),
         loss="sparse_categorical_crossentropy", metrics=["accuracy"],
         steps_per_execution=math.ceil(len(data.x_train) / batch_size))
+
+
+def _fit(model, data, epochs, batch_size, seed, callbacks):
     tf.keras.utils.set_random_seed(seed)
     history = model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size,
-                        validation_data=(data.x_test, data.y_test), verbose=0)
+                        validation_data=(data.x_test, data.y_test), callbacks=list(callbacks),
+                        verbose=0)
     return history.history
+
+
+def train(model, data, epochs, optimizer="sgd", learning_rate=0.1, batch_size=64, seed=0,
+          callbacks=()):
+    """Fit `model` on data.x_train silently and return its history as a dict of lists.
+
+    Loss is sparse categorical cross-entropy; accuracy and the held-out (test) loss
+    and accuracy are recorded after every epoch, with anything `callbacks` add to the
+    epoch's logs. `seed` fixes the batch order by reseeding Python's, NumPy's and
+    TensorFlow's global generators. A whole epoch runs per call into TensorFlow
+    (steps_per_execution), which removes most of Keras's per-step overhead on small
+    models and gives the same numbers.
+    """
+    _compile(model, optimizer, learning_rate, data, batch_size)
+    return _fit(model, data, epochs, batch_size, seed, callbacks)
+
+
+def train_seeds(build, data, seeds, epochs, optimizer="sgd", learning_rate=0.1, batch_size=64,
+                callbacks=()):
+    """Train `build(seed)` for each seed, as `train` would; returns [{"model", "history"}].
+
+    Same results as calling `train` per seed, faster: TensorFlow traces the training step
+    once, for the first seed, and later seeds reuse it with their own initial weights and
+    a fresh optimizer state. `build` must return the same architecture for every seed.
+    """
+    runner, fresh_optimizer_state, runs = None, None, []
+    for seed in seeds:
+        model = build(seed)
+        if runner is None:
+            runner = build(seed)
+            _compile(runner, optimizer, learning_rate, data, batch_size)
+            runner.optimizer.build(runner.trainable_variables)
+            fresh_optimizer_state = [v.numpy() for v in runner.optimizer.variables]
+        runner.set_weights(model.get_weights())
+        for variable, value in zip(runner.optimizer.variables, fresh_optimizer_state):
+            variable.assign(value)
+        history = _fit(runner, data, epochs, batch_size, seed, callbacks)
+        model.set_weights(runner.get_weights())
+        runs.append({"model": model, "history": history})
+    return runs
