@@ -61,7 +61,8 @@ def claim(statement, measured, op, threshold, *, tol=None, digits=3):
     else:
         passed = _COMPARE[op](measured, threshold)
     passed = passed and not math.isnan(measured)
-    digits = _distinct_digits(measured, threshold, digits)
+    if op != "≈":  # "0.1 < 0.1" must never be printed for 0.0999 < 0.1
+        digits = _distinct_digits(measured, threshold, digits)
     record = Claim(statement, measured, op, threshold, tol, passed, digits)
     _CHECKED[statement] = record
     if not passed:
