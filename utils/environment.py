@@ -71,6 +71,9 @@ def setup(seed=0):
     # The course's models are small: TensorFlow's graph optimizer (Grappler) costs more time
     # on each newly traced function than it saves (measured: ~16% of a short training run).
     tf.config.optimizer.set_experimental_options({"disable_meta_optimizer": True})
+    # Notebooks train many small models in a row, which makes TensorFlow's Python logger warn
+    # about "retracing" (with object addresses that change every run). Errors still show.
+    tf.get_logger().setLevel("ERROR")
     mpl.rcParams.update(PLOT_STYLE)
     if _TF_IMPORTED_FIRST:
         print("Note: TensorFlow was imported before `utils`, so its start-up logs were not "
