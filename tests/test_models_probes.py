@@ -192,3 +192,10 @@ def test_other_optimizers_are_chosen_by_name(small):
     utils.train(model, small, epochs=1, optimizer="adam", learning_rate=1e-3)
     assert isinstance(model.optimizer, tf.keras.optimizers.Adam)
     assert model.optimizer.learning_rate.numpy() == pytest.approx(1e-3)
+
+
+def test_value_and_derivative_matches_closed_forms():
+    z = tf.linspace(-3.0, 3.0, 61)
+    value, slope = utils.value_and_derivative(tf.keras.activations.tanh, z)
+    np.testing.assert_allclose(value, np.tanh(z.numpy()), atol=1e-6)
+    np.testing.assert_allclose(slope, 1 - np.tanh(z.numpy()) ** 2, atol=1e-6)

@@ -3,6 +3,18 @@ import numpy as np
 import tensorflow as tf
 
 
+def value_and_derivative(activation, z):
+    """An elementwise activation's values and derivatives at the points `z` (a float tensor).
+
+    `tape.gradient` of a vector returns the gradient of its sum; because each output depends
+    only on its own input, that is the derivative at each point.
+    """
+    with tf.GradientTape() as tape:
+        tape.watch(z)
+        out = activation(z)
+    return out.numpy(), tape.gradient(out, z).numpy()
+
+
 def weighted_layers(model):
     """The layers of `model` that have a kernel (Dense and the like), in order."""
     return [layer for layer in model.layers if hasattr(layer, "kernel")]
