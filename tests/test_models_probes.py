@@ -45,6 +45,15 @@ def test_deterministic_initializers_need_no_seed(initializer):
     assert np.unique(k1).size == 1 and np.unique(k2).size == 1
 
 
+def test_dropout_layers_follow_each_hidden_layer_and_keep_the_weights():
+    plain, dropped = utils.make_mlp(2, 16, seed=2), utils.make_mlp(2, 16, seed=2, dropout=0.5)
+    assert [layer.name for layer in dropped.layers] == [
+        "flatten", "hidden_1", "dropout_1", "hidden_2", "dropout_2", "output"]
+    assert dropped.get_layer("dropout_2").rate == 0.5
+    for ka, kb in zip(kernels(plain), kernels(dropped)):
+        np.testing.assert_array_equal(ka, kb)
+
+
 def test_biases_start_at_zero():
     model = utils.make_mlp(2, 8, seed=3)
     assert all(not layer.bias.numpy().any() for layer in probes.weighted_layers(model))
@@ -151,7 +160,11 @@ def test_training_an_epoch_per_call_equals_training_step_by_step(small):
     tf.keras.utils.set_random_seed(2)
     slow = model.fit(small.x_train, small.y_train, epochs=2, batch_size=64,
                      validation_data=(small.x_test, small.y_test), verbose=0).history
-    assert fast == slow
+    assert sorted(fast) == sorted(slow)
+    assert fast["loss"] == slow["loss"] and fast["accuracy"] == slow["accuracy"]
+    # held-out metrics come from one forward pass instead of Keras's batched evaluate
+    np.testing.assert_allclose(fast["val_loss"], slow["val_loss"], rtol=1e-6)
+    assert fast["val_accuracy"] == slow["val_accuracy"]
 
 
 def test_train_seeds_equals_training_each_seed_separately(small):
@@ -164,6 +177,16 @@ def test_train_seeds_equals_training_each_seed_separately(small):
                                              learning_rate=1e-2, seed=seed)
         for a, b in zip(run["model"].get_weights(), alone.get_weights()):
             np.testing.assert_array_equal(a, b)
+
+
+def test_evaluate_matches_keras_evaluate_with_dropout_off(small):
+    model = utils.make_mlp(2, 16, seed=1, dropout=0.5)
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    keras_loss, keras_accuracy = model.evaluate(small.x_test, small.y_test, verbose=0)
+    loss, accuracy = utils.evaluate(model, small.x_test, small.y_test)
+    assert loss == pytest.approx(keras_loss, rel=1e-6)
+    assert accuracy == pytest.approx(keras_accuracy, abs=1e-7)
+    assert utils.evaluate(model, small.x_test, small.y_test) == (loss, accuracy)  # no dropout noise
 
 
 def test_callbacks_can_add_per_epoch_measurements_to_the_history(small):
