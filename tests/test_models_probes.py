@@ -167,9 +167,10 @@ def test_training_an_epoch_per_call_equals_training_step_by_step(small):
     assert fast["val_accuracy"] == slow["val_accuracy"]
 
 
-def test_train_seeds_equals_training_each_seed_separately(small):
+@pytest.mark.parametrize("dropout", [0.0, 0.5])
+def test_train_seeds_equals_training_each_seed_separately(small, dropout):
     small = small._replace(x_train=small.x_train[:200], y_train=small.y_train[:200])
-    build = lambda seed: utils.make_mlp(2, 16, seed=seed)  # noqa: E731
+    build = lambda seed: utils.make_mlp(2, 16, seed=seed, dropout=dropout)  # noqa: E731
     runs = utils.train_seeds(build, small, seeds=(0, 1), epochs=2, optimizer="adam", learning_rate=1e-2)
     for seed, run in zip((0, 1), runs):
         alone = build(seed)
@@ -177,6 +178,24 @@ def test_train_seeds_equals_training_each_seed_separately(small):
                                              learning_rate=1e-2, seed=seed)
         for a, b in zip(run["model"].get_weights(), alone.get_weights()):
             np.testing.assert_array_equal(a, b)
+
+
+def test_train_models_gives_each_model_its_own_learning_rate(small):
+    small = small._replace(x_train=small.x_train[:200], y_train=small.y_train[:200])
+    rates = [0.3, 0.01]
+    models = [utils.make_mlp(2, 16, seed=3) for _ in rates]
+    histories = utils.train_models(models, small, epochs=2, seeds=5, learning_rate=rates)
+    for rate, history in zip(rates, histories):
+        assert history == utils.train(utils.make_mlp(2, 16, seed=3), small, epochs=2, learning_rate=rate,
+                                      seed=5)
+    assert histories[0]["loss"] != histories[1]["loss"]
+
+
+def test_train_models_refuses_mixed_architectures(small):
+    with pytest.raises(ValueError, match="architecture"):
+        utils.train_models([utils.make_mlp(2, 16), utils.make_mlp(2, 8)], small, epochs=1)
+    with pytest.raises(ValueError, match="2 models need 2 seeds"):
+        utils.train_models([utils.make_mlp(1, 4), utils.make_mlp(1, 4)], small, epochs=1, seeds=[0])
 
 
 def test_evaluate_matches_keras_evaluate_with_dropout_off(small):

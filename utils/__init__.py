@@ -19,7 +19,7 @@ from utils.claims import ClaimError, claim, claims_summary  # noqa: E402
 from utils.data import DataError, Digits, load_full_dataset, load_mnist_sample  # noqa: E402
 from utils.environment import VersionError, check_versions, setup  # noqa: E402
 from utils.layers import Maxout  # noqa: E402
-from utils.models import evaluate, make_mlp, train, train_seeds  # noqa: E402
+from utils.models import evaluate, make_mlp, train, train_models, train_seeds  # noqa: E402
 from utils.plots import plot_history, plot_per_layer  # noqa: E402
 from utils.probes import activation_stats, backprop_stats, gradient_norms, layer_outputs, value_and_derivative  # noqa: E402
 from utils.report import fmt, show_table  # noqa: E402
@@ -29,5 +29,5 @@ __all__ = [
     "activation_stats", "backprop_stats", "check_versions", "claim", "claims_summary", "evaluate", "fmt",
     "gradient_norms",
     "layer_outputs", "load_full_dataset", "load_mnist_sample", "make_mlp", "plot_history", "plot_per_layer",
-    "setup", "show_table", "train", "train_seeds", "value_and_derivative",
+    "setup", "show_table", "train", "train_models", "train_seeds", "value_and_derivative",
 ]
