@@ -69,12 +69,14 @@ def test_summary_lists_each_claim_once_with_verdicts(monkeypatch):
     utils.claim("first |z|", 4.0, ">", 1)  # re-running a cell replaces its row
     with pytest.raises(utils.ClaimError):
         utils.claim("second", 3.0, "<", 1)
+    utils.claim("worded alike", 0.9, ">", 0.5)
+    utils.claim("worded alike", 0.2, "<", 0.5)  # a different claim: both rows stay
     utils.claims_summary()
     table = shown[0].splitlines()
     assert table[0] == "| claim | measured | needed | verdict |"
     assert table[2] == "| first \\|z\\| | 4 | > 1 | holds |"
     assert table[3] == "| second | 3 | < 1 | **FAILED** |"
-    assert len(table) == 4
+    assert table[4:] == ["| worded alike | 0.9 | > 0.5 | holds |", "| worded alike | 0.2 | < 0.5 | holds |"]
 
 
 def test_show_table_rounds_numbers(monkeypatch):

@@ -54,6 +54,28 @@ def test_dropout_layers_follow_each_hidden_layer_and_keep_the_weights():
         np.testing.assert_array_equal(ka, kb)
 
 
+@pytest.mark.parametrize("place, names", [
+    ("before", ["flatten", "hidden_1", "bn_1", "act_1", "hidden_2", "bn_2", "act_2", "output"]),
+    ("after", ["flatten", "hidden_1", "bn_1", "hidden_2", "bn_2", "output"])])
+def test_batch_norm_placement_keeps_the_kernels(place, names):
+    plain, normalized = utils.make_mlp(2, 16, "tanh", seed=2), utils.make_mlp(2, 16, "tanh", seed=2,
+                                                                            batch_norm=place)
+    assert [layer.name for layer in normalized.layers] == names
+    for ka, kb in zip(kernels(plain), kernels(normalized)):
+        np.testing.assert_array_equal(ka, kb)
+    assert (normalized.get_layer("hidden_1").bias is None) == (place == "before")
+    x = np.random.default_rng(0).normal(size=(8, 28, 28)).astype("float32")
+    hidden = tf.keras.Sequential(normalized.layers[:3 if place == "after" else 4])(x).numpy()
+    if place == "before":  # tanh of normalized values with gamma 1, beta 0
+        z = normalized.get_layer("hidden_1")(tf.reshape(x, (8, -1))).numpy()
+        np.testing.assert_allclose(hidden, np.tanh(z / np.sqrt(1 + 1e-3)), rtol=1e-5, atol=1e-6)
+
+
+def test_batch_norm_refuses_unknown_places():
+    with pytest.raises(ValueError, match="batch_norm"):
+        utils.make_mlp(2, 4, batch_norm="middle")
+
+
 def test_biases_start_at_zero():
     model = utils.make_mlp(2, 8, seed=3)
     assert all(not layer.bias.numpy().any() for layer in probes.weighted_layers(model))
@@ -189,6 +211,15 @@ def test_train_models_gives_each_model_its_own_learning_rate(small):
         assert history == utils.train(utils.make_mlp(2, 16, seed=3), small, epochs=2, learning_rate=rate,
                                       seed=5)
     assert histories[0]["loss"] != histories[1]["loss"]
+
+
+def test_train_seeds_accepts_activations_defined_in_a_notebook(small):
+    def centred_sigmoid(z):  # a plain function: not serializable, so the runner must not be a clone
+        return tf.sigmoid(z) - 0.5
+
+    runs = utils.train_seeds(lambda seed: utils.make_mlp(2, 8, centred_sigmoid, seed=seed), small,
+                             seeds=(0, 1), epochs=1)
+    assert len(runs) == 2 and runs[0]["history"] != runs[1]["history"]
 
 
 def test_train_models_refuses_mixed_architectures(small):

@@ -36,7 +36,9 @@ class Claim:
         return text + (f" ± {fmt(self.tol, self.digits)}" if self.tol is not None else "")
 
 
-_CHECKED: dict[str, Claim] = {}
+# Keyed by what a claim states and needs: re-running a cell replaces its claims in the
+# summary, while two different claims worded alike both appear.
+_CHECKED: dict[tuple, Claim] = {}
 
 
 def _distinct_digits(measured, threshold, digits):
@@ -64,7 +66,7 @@ def claim(statement, measured, op, threshold, *, tol=None, digits=3):
     if op != "≈":  # "0.1 < 0.1" must never be printed for 0.0999 < 0.1
         digits = _distinct_digits(measured, threshold, digits)
     record = Claim(statement, measured, op, threshold, tol, passed, digits)
-    _CHECKED[statement] = record
+    _CHECKED[statement, op, threshold, tol] = record
     if not passed:
         raise ClaimError(f"Claim failed: {statement}\n"
                          f"  measured {fmt(measured, digits)}, but the claim needs "

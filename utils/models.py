@@ -21,7 +21,8 @@ def seeded_initializer(initializer, seed):
 
 
 def make_mlp(depth, width=64, activation="relu", kernel_initializer="he_normal", seed=0,
-             input_shape=(28, 28), n_classes=10, bias_initializer="zeros", dropout=0.0):
+             input_shape=(28, 28), n_classes=10, bias_initializer="zeros", dropout=0.0,
+             batch_norm=None, bn_momentum=0.99):
     """A Sequential MLP: Flatten, `depth` hidden Dense layers, a softmax output layer.
 
     `activation` is any Keras activation (name or callable), or "maxout" for
@@ -29,20 +30,35 @@ def make_mlp(depth, width=64, activation="relu", kernel_initializer="he_normal",
     follows every hidden layer (named dropout_1, ...); it has no weights, so the
     initial weights are the same as without it.
 
+    `batch_norm="before"` puts a BatchNormalization layer (bn_1, ...) between each hidden
+    Dense layer and its activation (act_1, ...), and drops that Dense layer's bias, which
+    the normalization would cancel (its shift β replaces it). `batch_norm="after"` puts it
+    after the activation. Kernels are drawn as without batch normalization. `bn_momentum`
+    is the weight of the old value in the moving statistics' update (Keras's default 0.99).
+
     Hidden layer i draws its kernel with seed `seed * 1000 + i` (a Keras initializer
     reused with one fixed seed would give every layer the same matrix). Hidden biases start
     from `bias_initializer` (zeros by default), the output layer's at 0.
     """
+    if batch_norm not in (None, "before", "after") or (batch_norm and activation == "maxout"):
+        raise ValueError(f"batch_norm must be None, 'before' or 'after' (not with maxout), got {batch_norm!r}")
     layers = [tf.keras.Input(shape=input_shape), tf.keras.layers.Flatten(name="flatten")]
     for i in range(depth):
         kernel = seeded_initializer(kernel_initializer, seed * 1000 + i)
         if activation == "maxout":
             layers.append(Maxout(width, pieces=2, kernel_initializer=kernel,
                                  bias_initializer=bias_initializer, name=f"hidden_{i + 1}"))
+        elif batch_norm == "before":
+            layers += [tf.keras.layers.Dense(width, use_bias=False, name=f"hidden_{i + 1}",
+                                             kernel_initializer=kernel),
+                       tf.keras.layers.BatchNormalization(momentum=bn_momentum, name=f"bn_{i + 1}"),
+                       tf.keras.layers.Activation(activation, name=f"act_{i + 1}")]
         else:
             layers.append(tf.keras.layers.Dense(width, activation=activation, name=f"hidden_{i + 1}",
                                                 kernel_initializer=kernel,
                                                 bias_initializer=bias_initializer))
+        if batch_norm == "after":
+            layers.append(tf.keras.layers.BatchNormalization(momentum=bn_momentum, name=f"bn_{i + 1}"))
         if dropout:
             layers.append(tf.keras.layers.Dropout(dropout, seed=seed * 1000 + 500 + i,
                                                   name=f"dropout_{i + 1}"))
@@ -117,9 +133,9 @@ def train_models(models, data, epochs, seeds=0, optimizer="sgd", learning_rate=0
 
     `seeds` (one int, or one per model) fixes each run's batch order; `learning_rate` is one
     float or one per model. Same results as calling `train` per model, faster: TensorFlow
-    traces the training step once, on a clone, and every run reuses it with the model's own
-    variables (weights, moving statistics, dropout generator state), a fresh optimizer
-    state and its learning rate.
+    traces the training step once, on the first model, and every run reuses it with the
+    model's own starting variables (weights, moving statistics, dropout generator state),
+    a fresh optimizer state and its learning rate. Models must not share layers.
     """
     count = len(models)
     seeds = list(seeds) if isinstance(seeds, (list, tuple, range)) else [seeds] * count
@@ -127,22 +143,26 @@ def train_models(models, data, epochs, seeds=0, optimizer="sgd", learning_rate=0
     if len(seeds) != count or len(rates) != count:
         raise ValueError(f"{count} models need {count} seeds and learning rates, "
                          f"got {len(seeds)} and {len(rates)}")
-    runner = tf.keras.models.clone_model(models[0])
+    runner = models[0]  # compiled and traced once; every run borrows it
+    for model in models[1:]:
+        if [v.shape for v in model.variables] != [v.shape for v in runner.variables]:
+            raise ValueError(f"{model.name} does not have the architecture of {runner.name}")
+    starts = [[v.numpy() for v in model.variables] for model in models]
     _compile(runner, optimizer, rates[0], data, batch_size)
     runner.optimizer.build(runner.trainable_variables)
     fresh_optimizer_state = [v.numpy() for v in runner.optimizer.variables]
-    histories = []
-    for model, seed, rate in zip(models, seeds, rates):
-        if [v.shape for v in model.variables] != [v.shape for v in runner.variables]:
-            raise ValueError(f"{model.name} does not have the architecture of {models[0].name}")
-        for target, source in zip(runner.variables, model.variables):
-            target.assign(source)
+    histories, results = [], []
+    for start, seed, rate in zip(starts, seeds, rates):
+        for variable, value in zip(runner.variables, start):
+            variable.assign(value)
         for variable, value in zip(runner.optimizer.variables, fresh_optimizer_state):
             variable.assign(value)
         runner.optimizer.learning_rate.assign(rate)
         histories.append(_fit(runner, data, epochs, batch_size, seed, callbacks))
-        for target, source in zip(model.variables, runner.variables):
-            target.assign(source)
+        results.append([v.numpy() for v in runner.variables])
+    for model, result in zip(models, results):
+        for variable, value in zip(model.variables, result):
+            variable.assign(value)
     return histories
 
 
