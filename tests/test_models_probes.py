@@ -260,6 +260,13 @@ def test_a_relu_mlp_learns_the_digits(small):
     assert history["val_accuracy"][-1] > 0.5
 
 
+def test_optimizers_can_be_configured():
+    optimizer = utils.make_optimizer({"class_name": "SGD", "config": {"momentum": 0.9, "nesterov": True}}, 0.05)
+    assert isinstance(optimizer, tf.keras.optimizers.SGD)
+    assert optimizer.nesterov and optimizer.momentum == 0.9
+    assert float(optimizer.learning_rate) == pytest.approx(0.05)
+
+
 def test_other_optimizers_are_chosen_by_name(small):
     model = utils.make_mlp(1, 8)
     utils.train(model, small, epochs=1, optimizer="adam", learning_rate=1e-3)
@@ -272,3 +279,36 @@ def test_value_and_derivative_matches_closed_forms():
     value, slope = utils.value_and_derivative(tf.keras.activations.tanh, z)
     np.testing.assert_allclose(value, np.tanh(z.numpy()), atol=1e-6)
     np.testing.assert_allclose(slope, 1 - np.tanh(z.numpy()) ** 2, atol=1e-6)
+
+
+@pytest.fixture
+def normalized():
+    model = utils.make_mlp(2, 8, "tanh", seed=1, batch_norm="before", bn_momentum=0.5)
+    return model, [v.numpy() for v in model.non_trainable_variables]
+
+
+def assert_unchanged(model, saved):
+    for variable, value in zip(model.non_trainable_variables, saved):
+        np.testing.assert_array_equal(variable.numpy(), value)
+
+
+def test_training_mode_probes_leave_moving_statistics_alone(small, normalized):
+    model, saved = normalized
+    utils.gradient_norms(model, small.x_train[:64], small.y_train[:64], training=True)
+    assert_unchanged(model, saved)
+    bn_1, = utils.layer_outputs(model, small.x_train[:64], names=["bn_1"], training=True)
+    assert_unchanged(model, saved)
+    np.testing.assert_allclose(bn_1.mean(axis=0), 0, atol=1e-5)  # batch statistics were used
+    assert np.all((bn_1.var(axis=0) > 0.95) & (bn_1.var(axis=0) <= 1))  # σ²/(σ² + ε)
+    model(small.x_train[:64], training=True)  # while a plain training-mode call does change them
+    assert not np.array_equal(model.get_layer("bn_1").moving_mean.numpy(), saved[0])
+
+
+def test_predict_in_training_mode_normalizes_each_batch_separately(small, normalized):
+    model, saved = normalized
+    x = small.x_test[:128]
+    out = utils.predict_in_training_mode(model, x, batch_size=64)
+    assert_unchanged(model, saved)
+    expected = np.concatenate([model(x[:64], training=True).numpy(), model(x[64:], training=True).numpy()])
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(out, utils.predict_in_training_mode(model, x, batch_size=2), atol=1e-3)

@@ -2,6 +2,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
 import utils  # noqa: E402
 
@@ -40,3 +41,15 @@ def test_plot_history_without_held_out_data():
     fig = utils.plot_history({"run": {"loss": [1, 0.5]}}, metrics=("loss",))
     assert len(fig.axes[0].lines) == 1
     plt.close(fig)
+
+
+def test_animate_paths_moves_one_marker_per_path_step_by_step():
+    paths = {"a": np.array([[0.0, 0.0], [0.5, 0.0], [1.0, 0.0]]), "b <&>": np.array([[0.0, 1.0], [0.5, 0.5]])}
+    svg = utils.animate_paths(lambda x, y: x ** 2 + y ** 2, paths, xlim=(-1, 2), ylim=(-1, 2),
+                              levels=[0.5, 1, 2], title="t").data
+    assert svg.count("<animateMotion") == 2 and "<script" not in svg
+    assert 'keyTimes="0.0000;0.5000;1.0000"' in svg  # one frame per step, the shorter path padded
+    assert 'keyPoints="0.0000;0.5000;1.0000"' in svg  # path "a": two steps of equal length
+    assert "b &lt;&amp;&gt;" in svg and 'fill="#' in svg
+    assert svg == utils.animate_paths(lambda x, y: x ** 2 + y ** 2, paths, xlim=(-1, 2), ylim=(-1, 2),
+                                      levels=[0.5, 1, 2], title="t").data  # deterministic

@@ -68,10 +68,16 @@ def make_mlp(depth, width=64, activation="relu", kernel_initializer="he_normal",
     return tf.keras.Sequential(layers)
 
 
+def make_optimizer(optimizer, learning_rate):
+    """A Keras optimizer from a name ("adam") or a {"class_name", "config"} dict, at `learning_rate`."""
+    spec = {"class_name": optimizer} if isinstance(optimizer, str) else dict(optimizer)
+    spec["config"] = {**spec.get("config", {}), "learning_rate": learning_rate}
+    return tf.keras.optimizers.get(spec)
+
+
 def _compile(model, optimizer, learning_rate, data, batch_size):
     model.compile(
-        optimizer=tf.keras.optimizers.get({"class_name": optimizer,
-                                           "config": {"learning_rate": learning_rate}}),
+        optimizer=make_optimizer(optimizer, learning_rate),
         loss="sparse_categorical_crossentropy", metrics=["accuracy"],
         steps_per_execution=math.ceil(len(data.x_train) / batch_size))
 
@@ -116,6 +122,8 @@ def train(model, data, epochs, optimizer="sgd", learning_rate=0.1, batch_size=64
           callbacks=()):
     """Fit `model` on data.x_train silently and return its history as a dict of lists.
 
+    `optimizer` is a Keras name ("sgd", "adam", ...) or a dict such as
+    {"class_name": "SGD", "config": {"momentum": 0.9}}.
     Loss is sparse categorical cross-entropy; accuracy and the held-out (test) loss
     and accuracy are recorded after every epoch, with anything `callbacks` add to the
     epoch's logs. `seed` fixes the batch order by reseeding Python's, NumPy's and

@@ -1,6 +1,27 @@
-"""Per-layer probes: gradient norms and activation statistics of a Sequential model."""
+"""Per-layer probes: gradient norms and activation statistics of a Sequential model.
+
+Probes never change the model: those that run it in training mode (batch statistics,
+dropout) restore its moving statistics and random-generator state afterwards.
+"""
+import contextlib
+
 import numpy as np
 import tensorflow as tf
+
+
+@contextlib.contextmanager
+def unchanged_state(model):
+    """Restore `model`'s non-trainable variables (moving statistics, seed states) on exit.
+
+    In Keras every call with training=True updates batch normalization's moving
+    statistics, even outside `fit`; a probe must not.
+    """
+    saved = [v.numpy() for v in model.non_trainable_variables]
+    try:
+        yield
+    finally:
+        for variable, value in zip(model.non_trainable_variables, saved):
+            variable.assign(value)
 
 
 def value_and_derivative(activation, z):
@@ -28,7 +49,7 @@ def gradient_norms(model, x, y, loss_fn=None, training=False):
     """
     loss_fn = loss_fn or tf.keras.losses.SparseCategoricalCrossentropy()
     kernels = [layer.kernel for layer in weighted_layers(model)]
-    with tf.GradientTape() as tape:
+    with unchanged_state(model), tf.GradientTape() as tape:
         loss = loss_fn(y, model(x, training=training))
     grads = tape.gradient(loss, kernels)
     return np.array([float(tf.norm(g)) for g in grads])
@@ -68,15 +89,31 @@ def backprop_stats(model, x, y, loss_fn=None):
             for delta, slope, is_softmax in zip(deltas, slopes, softmax)]
 
 
-def layer_outputs(model, x):
-    """Output of every weighted layer of a Sequential model on `x`, as NumPy arrays."""
-    weighted = set(map(id, weighted_layers(model)))
+def layer_outputs(model, x, names=None, training=False):
+    """Outputs of a Sequential model's layers on `x`, as NumPy arrays, in order.
+
+    By default the output of every weighted layer; with `names`, of the layers so named.
+    `training=True` uses batch statistics and dropout, leaving the model unchanged.
+    """
+    wanted = set(names) if names is not None else set(map(id, weighted_layers(model)))
     outputs, h = [], tf.convert_to_tensor(x)
-    for layer in model.layers:
-        h = layer(h, training=False)
-        if id(layer) in weighted:
-            outputs.append(h.numpy())
+    with unchanged_state(model):
+        for layer in model.layers:
+            h = layer(h, training=training)
+            if (layer.name if names is not None else id(layer)) in wanted:
+                outputs.append(h.numpy())
     return outputs
+
+
+def predict_in_training_mode(model, x, batch_size=64):
+    """The model's outputs on `x` with training=True, `batch_size` examples at a time.
+
+    Shows what batch statistics do to a prediction; the model is left unchanged.
+    """
+    forward = tf.function(lambda batch: model(batch, training=True),
+                          input_signature=[tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)])
+    with unchanged_state(model):
+        return np.concatenate([forward(x[i:i + batch_size]).numpy() for i in range(0, len(x), batch_size)])
 
 
 def activation_stats(model, x, include_output=False):
