@@ -51,5 +51,7 @@ def test_animate_paths_moves_one_marker_per_path_step_by_step():
     assert 'keyTimes="0.0000;0.5000;1.0000"' in svg  # one frame per step, the shorter path padded
     assert 'keyPoints="0.0000;0.5000;1.0000"' in svg  # path "a": two steps of equal length
     assert "b &lt;&amp;&gt;" in svg and 'fill="#' in svg
+    assert '<circle r="4" fill="#1f77b4" cx="186.7" cy="213.3">' in svg  # drawn at the start without animation
+    assert 'path="M 0.0,0.0 L 93.3,0.0 L 186.7,0.0"' in svg  # motion relative to the start
     assert svg == utils.animate_paths(lambda x, y: x ** 2 + y ** 2, paths, xlim=(-1, 2), ylim=(-1, 2),
                                       levels=[0.5, 1, 2], title="t").data  # deterministic

@@ -49,12 +49,14 @@ def animate_paths(f, paths, xlim, ylim, levels, seconds=8.0, width=560, height=3
         total = lengths[-1] or 1.0
         key_points = ";".join(f"{v:.4f}" for v in lengths / total)
         key_times = ";".join(f"{v:.4f}" for v in np.linspace(0, 1, steps + 1))
-        motion = "M " + " L ".join(f"{x:.1f},{y:.1f}" for x, y in svg_points)
+        x0, y0 = svg_points[0]   # the marker sits at the start; the motion path is relative to it
+        motion = "M " + " L ".join(f"{x - x0:.1f},{y - y0:.1f}" for x, y in svg_points)
         parts.append(f'<polyline points="{_points(padded, to_svg)}" fill="none" stroke="{color}" '
                      f'stroke-opacity="0.35" stroke-width="1.5"/>')
-        parts.append(f'<circle r="4" fill="{color}" cx="0" cy="0"><animateMotion dur="{seconds}s" '
+        parts.append(f'<circle r="4" fill="{color}" cx="{x0:.1f}" cy="{y0:.1f}"><animateMotion dur="{seconds}s" '
                      f'repeatCount="indefinite" calcMode="linear" path="{motion}" keyPoints="{key_points}" '
                      f'keyTimes="{key_times}"/></circle>')
-        parts.append(f'<text x="{width - 90}" y="{14 + 14 * i}" fill="{color}">{html.escape(label)}</text>')
+        parts.append(f'<text x="{width - 4}" y="{14 + 14 * i}" fill="{color}" text-anchor="end">'
+                     f'{html.escape(label)}</text>')
     parts.append("</svg>")
     return SVG("".join(parts))

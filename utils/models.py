@@ -22,7 +22,8 @@ def seeded_initializer(initializer, seed):
 
 def make_mlp(depth, width=64, activation="relu", kernel_initializer="he_normal", seed=0,
              input_shape=(28, 28), n_classes=10, bias_initializer="zeros", dropout=0.0,
-             batch_norm=None, bn_momentum=0.99):
+             batch_norm=None, bn_momentum=0.99, kernel_regularizer=None, kernel_constraint=None,
+             augmentation=()):
     """A Sequential MLP: Flatten, `depth` hidden Dense layers, a softmax output layer.
 
     `activation` is any Keras activation (name or callable), or "maxout" for
@@ -36,13 +37,21 @@ def make_mlp(depth, width=64, activation="relu", kernel_initializer="he_normal",
     after the activation. Kernels are drawn as without batch normalization. `bn_momentum`
     is the weight of the old value in the moving statistics' update (Keras's default 0.99).
 
+    `kernel_regularizer` (e.g. tf.keras.regularizers.L2(1e-4)) applies to every Dense
+    kernel, the output layer's too; `kernel_constraint` (e.g. MaxNorm(3)) to the hidden
+    ones. `augmentation` is a sequence of Keras preprocessing layers (RandomRotation, ...)
+    applied to each image, as (28, 28, 1), before Flatten; they act only in training.
+
     Hidden layer i draws its kernel with seed `seed * 1000 + i` (a Keras initializer
     reused with one fixed seed would give every layer the same matrix). Hidden biases start
     from `bias_initializer` (zeros by default), the output layer's at 0.
     """
     if batch_norm not in (None, "before", "after") or (batch_norm and activation == "maxout"):
         raise ValueError(f"batch_norm must be None, 'before' or 'after' (not with maxout), got {batch_norm!r}")
-    layers = [tf.keras.Input(shape=input_shape), tf.keras.layers.Flatten(name="flatten")]
+    layers = [tf.keras.Input(shape=input_shape)]
+    if augmentation:
+        layers += [tf.keras.layers.Reshape((*input_shape, 1), name="as_image"), *augmentation]
+    layers.append(tf.keras.layers.Flatten(name="flatten"))
     for i in range(depth):
         kernel = seeded_initializer(kernel_initializer, seed * 1000 + i)
         if activation == "maxout":
@@ -50,20 +59,23 @@ def make_mlp(depth, width=64, activation="relu", kernel_initializer="he_normal",
                                  bias_initializer=bias_initializer, name=f"hidden_{i + 1}"))
         elif batch_norm == "before":
             layers += [tf.keras.layers.Dense(width, use_bias=False, name=f"hidden_{i + 1}",
-                                             kernel_initializer=kernel),
+                                             kernel_initializer=kernel, kernel_regularizer=kernel_regularizer,
+                                             kernel_constraint=kernel_constraint),
                        tf.keras.layers.BatchNormalization(momentum=bn_momentum, name=f"bn_{i + 1}"),
                        tf.keras.layers.Activation(activation, name=f"act_{i + 1}")]
         else:
             layers.append(tf.keras.layers.Dense(width, activation=activation, name=f"hidden_{i + 1}",
                                                 kernel_initializer=kernel,
-                                                bias_initializer=bias_initializer))
+                                                bias_initializer=bias_initializer,
+                                                kernel_regularizer=kernel_regularizer,
+                                                kernel_constraint=kernel_constraint))
         if batch_norm == "after":
             layers.append(tf.keras.layers.BatchNormalization(momentum=bn_momentum, name=f"bn_{i + 1}"))
         if dropout:
             layers.append(tf.keras.layers.Dropout(dropout, seed=seed * 1000 + 500 + i,
                                                   name=f"dropout_{i + 1}"))
     layers.append(tf.keras.layers.Dense(
-        n_classes, activation="softmax", name="output",
+        n_classes, activation="softmax", name="output", kernel_regularizer=kernel_regularizer,
         kernel_initializer=seeded_initializer("glorot_uniform", seed * 1000 + depth)))
     return tf.keras.Sequential(layers)
 
