@@ -17,13 +17,14 @@ export TF_ENABLE_ONEDNN_OPTS := 0
 # Kernels must use Jupyter's inline backend, or figures vanish from stored outputs.
 unexport MPLBACKEND
 
-.PHONY: help lab test test-lax run notebooks venv constraints clean
+.PHONY: help lab test test-lax run benchmark notebooks venv constraints clean
 
 help:
 	@echo "make lab        open JupyterLab on the course (creates .venv on first use)"
 	@echo "make test       unit tests + strict nbval over every notebook (reference platform)"
 	@echo "make test-lax   the same, but notebook outputs are not compared: claims still run"
 	@echo "make run        run every notebook headless in parallel; report in build/report.html"
+	@echo "make benchmark  time every notebook alone, and the fixed cost of kernel + TensorFlow"
 	@echo "make notebooks  re-run every notebook top to bottom and store its outputs"
 	@echo "make venv       only create .venv;  make clean  remove it"
 
@@ -53,6 +54,9 @@ test-lax: $(READY)
 # Outputs are committed: after changing a notebook, store one fresh top-to-bottom run.
 run: $(READY)
 	$(BIN)/python -m utils.pack_run --workers $(WORKERS) $(NB)
+
+benchmark: $(READY)
+	$(BIN)/python benchmarks/run.py
 
 notebooks: $(READY)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \

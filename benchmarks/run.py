@@ -1,0 +1,63 @@
+"""Benchmark the pack: per-notebook wall time and peak memory, and the fixed cost of each.
+
+    .venv/bin/python benchmarks/run.py        (or: make benchmark)
+
+Notebooks run one at a time, each in a fresh kernel, so the timings are not disturbed by each
+other. The fixed cost is what every notebook pays before teaching anything: starting a kernel
+and running the setup cell (`import utils`, which imports TensorFlow, then `utils.setup()`),
+measured on a notebook holding only that cell, three times. Prints a Markdown table to paste
+into benchmarks/README.md with the machine it was measured on.
+"""
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from utils import pack_run  # noqa: E402
+
+
+def fixed_cost(out, repeats=3):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import utils\nutils.setup(seed=0)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = out / "00_fixed_cost.ipynb"
+    nbformat.write(nb, path)
+    walls, peaks = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        entry = pack_run.run_one(path, out, timeout=120)   # includes kernel start and shutdown
+        walls.append(time.perf_counter() - start)
+        peaks.append(entry["peak_memory_mib"])
+    return statistics.median(walls), statistics.median(peaks)
+
+
+def main():
+    notebooks = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch)
+        fixed_wall, fixed_peak = fixed_cost(out)
+        rows = []
+        for path in notebooks:
+            start = time.perf_counter()
+            entry = pack_run.run_one(path, out, timeout=600)
+            rows.append((path.name, time.perf_counter() - start, entry["peak_memory_mib"], entry["status"]))
+    total = sum(row[1] for row in rows)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    print(f"machine: {platform.machine()}, {cores} usable cores, Python {platform.python_version()}\n")
+    print("| notebook | wall time (s), kernel start to shutdown | peak memory (MiB) | status |\n|---|---|---|---|")
+    for name, wall, peak, status in rows:
+        print(f"| {name} | {wall:.1f} | {peak} | {status} |")
+    print(f"| *fixed cost: kernel + setup cell only (median of 3)* | {fixed_wall:.1f} | {fixed_peak} | |")
+    print(f"\ntotal {total:.1f} s for {len(rows)} notebooks run one after another; fixed cost "
+          f"{fixed_wall * len(rows):.1f} s of it ({fixed_wall * len(rows) / total:.0%})")
+    return 0 if all(row[3] == "passed" for row in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
