@@ -13,7 +13,6 @@ import platform
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import nbformat
@@ -23,30 +22,23 @@ sys.path.insert(0, str(ROOT))
 from utils import pack_run  # noqa: E402
 
 
-def fixed_cost(out, repeats=3):
+def fixed_cost(scratch, repeats=3):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import utils\nutils.setup(seed=0)")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path = out / "00_fixed_cost.ipynb"
+    path = scratch / "00_fixed_cost.ipynb"
     nbformat.write(nb, path)
-    walls, peaks = [], []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        entry = pack_run.run_one(path, out, timeout=120)   # includes kernel start and shutdown
-        walls.append(time.perf_counter() - start)
-        peaks.append(entry["peak_memory_mib"])
-    return statistics.median(walls), statistics.median(peaks)
+    runs = [pack_run.execute(path, timeout=120) for _ in range(repeats)]   # kernel start to shutdown
+    return statistics.median(run[2] for run in runs), round(statistics.median(run[3] for run in runs) / 1024)
 
 
 def main():
     notebooks = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
     with tempfile.TemporaryDirectory() as scratch:
-        out = Path(scratch)
-        fixed_wall, fixed_peak = fixed_cost(out)
-        rows = []
-        for path in notebooks:
-            start = time.perf_counter()
-            entry = pack_run.run_one(path, out, timeout=600)
-            rows.append((path.name, time.perf_counter() - start, entry["peak_memory_mib"], entry["status"]))
+        fixed_wall, fixed_peak = fixed_cost(Path(scratch))
+    rows = []
+    for path in notebooks:
+        _, error, wall, peak_kib = pack_run.execute(path)
+        rows.append((path.name, wall, round(peak_kib / 1024), "passed" if error is None else f"failed: {error}"))
     total = sum(row[1] for row in rows)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"machine: {platform.machine()}, {cores} usable cores, Python {platform.python_version()}\n")

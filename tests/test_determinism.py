@@ -1,9 +1,9 @@
 """Two fresh runs of a notebook give the same checked outputs (what strict nbval compares)."""
-import copy
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
+
+from utils.pack_run import execute
 
 NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "08_hyperparameter_search.ipynb"
 
@@ -22,16 +22,14 @@ def checked_outputs(nb):
     return texts
 
 
-def run(nb):
-    nb = copy.deepcopy(nb)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOK.parent)}},
-                   record_timing=False).execute()
-    return nb
+def run():
+    notebook, error, _, _ = execute(NOTEBOOK, timeout=300)
+    assert error is None, error
+    return notebook
 
 
 def test_a_notebook_run_twice_gives_identical_checked_outputs():
-    source = nbformat.read(NOTEBOOK, as_version=4)
-    first, second = checked_outputs(run(source)), checked_outputs(run(source))
+    first, second = checked_outputs(run()), checked_outputs(run())
     assert any("✓" in text for text in first)  # the claims are among what is compared
     assert first == second
-    assert first == checked_outputs(source)  # and both equal the committed outputs
+    assert first == checked_outputs(nbformat.read(NOTEBOOK, as_version=4))  # and equal the committed outputs

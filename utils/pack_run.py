@@ -51,38 +51,49 @@ def kernel_peak_kib(client):
         return 0
 
 
-def run_one(path, out, timeout):
-    """Execute one notebook; return its entry of the report. Runs in a fresh worker process."""
+def execute(path, timeout=600):
+    """Run a notebook top to bottom in a fresh kernel, without raising.
+
+    Returns (executed notebook, error or None, wall seconds from kernel start to shutdown,
+    the kernel's peak memory in KiB).
+    """
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
-    from nbconvert import HTMLExporter
 
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(Path(path).parent)}}, record_timing=False)
     peak = [0]
     client.on_cell_executed = lambda **_: peak.append(max(peak[-1], kernel_peak_kib(client)))
-    start, status, error = time.perf_counter(), "passed", None
+    start, error = time.perf_counter(), None
     try:
         client.execute()
     except CellExecutionError as failure:
         first_line = ANSI.sub("", failure.evalue).strip().splitlines()[0] if failure.evalue.strip() else ""
-        status, error = "failed", f"{failure.ename}: {first_line}"[:500]
+        error = f"{failure.ename}: {first_line}"[:500]
     except Exception as failure:  # a dead kernel, a timeout: the batch goes on
-        status, error = "failed", f"{type(failure).__name__}: {failure}"[:500]
-    wall = time.perf_counter() - start
+        error = f"{type(failure).__name__}: {failure}"[:500]
+    return notebook, error, time.perf_counter() - start, peak[-1]
+
+
+def run_one(path, out, timeout):
+    """Execute one notebook; return its entry of the report. Runs in a fresh worker process."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    notebook, error, wall, peak_kib = execute(path, timeout)
     name = Path(path).stem
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, out / "notebooks" / f"{name}.ipynb")
     body, _ = HTMLExporter().from_notebook_node(notebook)
     (out / "notebooks" / f"{name}.html").write_text(body, encoding="utf-8")
     claims = claims_in(notebook)
-    if status == "passed" and any(claim["verdict"] != "holds" for claim in claims):
-        status = "failed"
+    failed = error is not None or any(claim["verdict"] != "holds" for claim in claims)
     return {"notebook": str(Path(path).relative_to(ROOT)) if Path(path).is_relative_to(ROOT) else str(path),
-            "status": status, "wall_s": round(wall, 1), "peak_memory_mib": round(peak[-1] / 1024),
-            "claims": claims, "error": error, "html": f"notebooks/{name}.html"}
+            "status": "failed" if failed else "passed", "wall_s": round(wall, 1),
+            "peak_memory_mib": round(peak_kib / 1024), "claims": claims, "error": error,
+            "html": f"notebooks/{name}.html"}
 
 
 def write_html(report, path):
