@@ -4,6 +4,7 @@ import sys
 
 import matplotlib as mpl
 
+import utils
 from utils.claims import clear_claims
 
 REQUIRED_TF = "2.21"
@@ -24,10 +25,6 @@ PLOT_STYLE = {
     "legend.frameon": False,
     "lines.linewidth": 1.8,
 }
-
-# Whether TensorFlow was imported before `utils` (then its start-up logs were not silenced).
-_TF_IMPORTED_FIRST = "tensorflow" in sys.modules
-
 
 class VersionError(RuntimeError):
     """The running Python, TensorFlow or Keras is not the one the course was tested with."""
@@ -75,7 +72,7 @@ def setup(seed=0):
     # about "retracing" (with object addresses that change every run). Errors still show.
     tf.get_logger().setLevel("ERROR")
     mpl.rcParams.update(PLOT_STYLE)
-    if _TF_IMPORTED_FIRST:
+    if utils.TF_IMPORTED_FIRST:
         print("Note: TensorFlow was imported before `utils`, so its start-up logs were not "
               "silenced and its oneDNN kernels are on: numbers can differ from the stored "
               "outputs. Restart the kernel and run `import utils` first.")

@@ -1,0 +1,178 @@
+"""Lab sources and the student versions generated from them.
+
+    python -m utils.labs            # regenerate labs/NN_name.ipynb from labs/solutions/
+    python -m utils.labs --check    # exit 1 when a student version is out of date
+
+A lab's one source is its solution notebook, labs/solutions/NN_name.ipynb. Its cells carry
+nbgrader's metadata (schema 3), which is what this module and the grader read:
+
+- answer cells (``solution: true``): the student's code goes between ``### BEGIN SOLUTION`` and
+  ``### END SOLUTION``; the student version has ``raise NotImplementedError`` there instead;
+- test cells (``grade: true``, with ``points``): run for feedback in the notebook and by the
+  grader; lines between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` are removed from
+  the student version;
+- every other code cell is locked: the grader runs the source's version of it.
+
+grade_ids start with the exercise, ``ex1-answer``, ``ex1-visible``, ``ex1-hidden``; each exercise
+has a markdown heading ``## Exercise 1: title``.
+"""
+import argparse
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = ROOT / "labs" / "solutions"
+GRADE_ID = re.compile(r"^(ex\d+)-[a-z0-9_-]+$")
+HEADING = re.compile(r"^#{2,3} Exercise (\d+): (.+)$", re.MULTILINE)
+BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
+BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
+
+
+class LabError(ValueError):
+    """A lab source breaks the conventions above."""
+
+
+@dataclass
+class Exercise:
+    key: str
+    title: str
+    answers: list = field(default_factory=list)   # grade_ids of answer cells
+    tests: dict = field(default_factory=dict)     # grade_id -> points
+
+    @property
+    def points(self):
+        return sum(self.tests.values())
+
+
+def _nbgrader(cell):
+    """A cell's nbgrader metadata; {} where it is missing or malformed (as in a broken submission)."""
+    metadata = cell.get("metadata") if isinstance(cell, dict) else None
+    found = metadata.get("nbgrader") if isinstance(metadata, dict) else None
+    return found if isinstance(found, dict) else {}
+
+
+def role(cell):
+    """'answer', 'test', 'fixed' (a locked code cell) or 'text'."""
+    if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+        return "text"
+    meta = _nbgrader(cell)
+    if meta.get("solution"):
+        return "answer"
+    if meta.get("grade"):
+        return "test"
+    return "fixed"
+
+
+def grade_id(cell):
+    gid = _nbgrader(cell).get("grade_id")
+    return gid if isinstance(gid, str) else None
+
+
+def exercises(source):
+    """The exercises of a lab source, in order, checked against the conventions."""
+    found, seen = {}, set()
+    for cell in source.cells:
+        if cell.cell_type == "markdown":
+            for number, title in HEADING.findall(cell.source):
+                found.setdefault(f"ex{number}", Exercise(f"ex{number}", title.strip()))
+            continue
+        kind = role(cell)
+        if kind == "fixed":
+            continue
+        gid = grade_id(cell) or ""
+        match = GRADE_ID.match(gid)
+        if not match or gid in seen:
+            raise LabError(f"{kind} cell needs a unique grade_id like ex1-{kind}, has {gid!r}")
+        seen.add(gid)
+        exercise = found.get(match.group(1))
+        if exercise is None:
+            raise LabError(f"{gid}: no '## Exercise {match.group(1)[2:]}: title' heading before it")
+        if kind == "answer":
+            if BEGIN_SOLUTION not in cell.source or END_SOLUTION not in cell.source:
+                raise LabError(f"{gid}: an answer cell needs {BEGIN_SOLUTION} ... {END_SOLUTION}")
+            exercise.answers.append(gid)
+        else:
+            points = cell.metadata["nbgrader"].get("points", 0)
+            if not points or points <= 0:
+                raise LabError(f"{gid}: a test cell needs points > 0")
+            exercise.tests[gid] = points
+    for exercise in found.values():
+        if not exercise.answers or not exercise.tests:
+            raise LabError(f"{exercise.key} needs at least one answer cell and one test cell")
+    return list(found.values())
+
+
+def _replace_blocks(text, begin, end, replacement):
+    """Replace each begin...end block (marker lines included) by replacement(indent)."""
+    out, inside = [], False
+    for line in text.split("\n"):
+        stripped = line.strip()
+        if stripped == begin:
+            if inside:
+                raise LabError(f"nested {begin}")
+            inside = True
+            indent = line[:len(line) - len(line.lstrip())]
+            out.extend(replacement(indent))
+        elif stripped == end:
+            if not inside:
+                raise LabError(f"{end} without {begin}")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise LabError(f"{begin} without {end}")
+    return "\n".join(out)
+
+
+def student_version(source):
+    """The student version of a lab source: answers stubbed, hidden tests removed, no outputs."""
+    import copy
+    exercises(source)
+    notebook = copy.deepcopy(source)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+        kind = role(cell)
+        if kind == "answer":
+            cell.source = _replace_blocks(cell.source, BEGIN_SOLUTION, END_SOLUTION, lambda indent: [
+                f"{indent}# YOUR CODE HERE", f'{indent}raise NotImplementedError("{grade_id(cell)}: replace this line with your code")'])
+        elif kind == "test":
+            points = cell.metadata["nbgrader"]["points"]
+            cell.source = _replace_blocks(cell.source, BEGIN_HIDDEN, END_HIDDEN, lambda indent: [
+                f"{indent}# Hidden tests run when your lab is graded ({points} points for this cell)."])
+    return notebook
+
+
+def student_path(source_path):
+    return Path(source_path).parent.parent / Path(source_path).name
+
+
+def sources():
+    return sorted(SOLUTIONS.glob("[0-9]*.ipynb"))
+
+
+def main(argv=None):
+    import nbformat
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report out-of-date student versions")
+    args = parser.parse_args(argv)
+    stale = []
+    for path in sources():
+        text = nbformat.writes(student_version(nbformat.read(path, as_version=4))) + "\n"
+        target = student_path(path)
+        if target.exists() and target.read_text(encoding="utf-8") == text:
+            continue
+        stale.append(target.relative_to(ROOT))
+        if not args.check:
+            target.write_text(text, encoding="utf-8")
+            print(f"wrote {target.relative_to(ROOT)}")
+    if args.check and stale:
+        print("out of date (run `make labs`): " + ", ".join(map(str, stale)), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
