@@ -181,4 +181,14 @@ def dense_net(weights, activation):
     return model
 
 
+
+def dropout_linear(kernel, bias, rate, seed=0):
+    """Input -> Keras Dropout(rate) -> linear Dense with the given kernel and bias."""
+    import tensorflow as tf
+    model = tf.keras.Sequential([tf.keras.Input((np.shape(kernel)[0],)), tf.keras.layers.Dropout(rate, seed=seed),
+                                 tf.keras.layers.Dense(np.shape(kernel)[1])])
+    model.set_weights([np.asarray(kernel, "float32"), np.asarray(bias, "float32")])
+    return model
+
+
 lab = NotebookLab()
