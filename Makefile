@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 FIRST_NOTEBOOK := notebooks/01_sigmoid_vs_relu.ipynb
-NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb)) $(sort $(wildcard labs/solutions/[0-9]*.ipynb))
 # pytest-xdist workers: the CPUs this process may use, at most 4 (each imports TensorFlow).
 WORKERS ?= $(shell $(PYTHON) -c "import os; n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count(); print(max(1, min(4, n or 1)))" 2>/dev/null || echo 2)
 # JupyterLab refuses to start as root (as in many containers) unless told to.
@@ -17,15 +17,17 @@ export TF_ENABLE_ONEDNN_OPTS := 0
 # Kernels must use Jupyter's inline backend, or figures vanish from stored outputs.
 unexport MPLBACKEND
 
-.PHONY: help lab test test-lax run benchmark notebooks venv constraints clean
+.PHONY: help lab test test-lax run benchmark notebooks labs grade venv constraints clean
 
 help:
 	@echo "make lab        open JupyterLab on the course (creates .venv on first use)"
 	@echo "make test       unit tests + strict nbval over every notebook (reference platform)"
 	@echo "make test-lax   the same, but notebook outputs are not compared: claims still run"
-	@echo "make run        run every notebook headless in parallel; report in build/report.html"
+	@echo "make run        run every notebook and lab solution headless in parallel; report in build/report.html"
 	@echo "make benchmark  time every notebook alone, and the fixed cost of kernel + TensorFlow"
-	@echo "make notebooks  re-run every notebook top to bottom and store its outputs"
+	@echo "make notebooks  re-run every notebook and lab solution top to bottom and store its outputs"
+	@echo "make labs       regenerate the labs' student versions from their solutions"
+	@echo "make grade LAB=01 SUBMISSIONS=folder [OUT=folder]   grade a folder of submitted labs"
 	@echo "make venv       only create .venv;  make clean  remove it"
 
 venv: $(READY)
@@ -62,6 +64,13 @@ notebooks: $(READY)
 	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	  --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=600 \
 	  --ExecutePreprocessor.record_timing=False $(or $(NB),$(NOTEBOOKS))
+
+labs: $(READY)
+	$(BIN)/python -m utils.labs
+
+grade: $(READY)
+	@test -n "$(LAB)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade LAB=01 SUBMISSIONS=folder [OUT=folder]"; exit 2; }
+	$(BIN)/python -m utils.grading grade $(LAB) $(SUBMISSIONS) $(if $(OUT),--out $(OUT))
 
 constraints: $(READY)
 	@{ sed -n '1,3p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable; } > constraints.new

@@ -32,7 +32,7 @@ def fixed_cost(scratch, repeats=3):
 
 
 def main():
-    notebooks = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+    notebooks = pack_run.pack_notebooks()
     with tempfile.TemporaryDirectory() as scratch:
         fixed_wall, fixed_peak = fixed_cost(Path(scratch))
     rows = []

@@ -1,4 +1,6 @@
 """Lab sources, their student versions, and the check API the tests are written with."""
+import re
+
 import nbformat
 import numpy as np
 import pytest
@@ -25,6 +27,8 @@ def test_lab_follows_the_conventions(path):
     for exercise in exercises:
         assert exercise.tests.get(f"{exercise.key}-visible", 0) >= 1, f"{exercise.key}: no visible test"
         assert exercise.tests.get(f"{exercise.key}-hidden", 0) >= 1, f"{exercise.key}: no hidden test"
+    table = re.findall(r"^\| (\d) \| .+ \| (\d+) \|$", source.cells[0].source, re.MULTILINE)
+    assert table == [(e.key[2:], str(e.points)) for e in exercises], "the intro's table of points is out of date"
     student = nbformat.read(labs.student_path(path), as_version=4)
     text = "\n".join(cell.source for cell in student.cells)
     for marker in ("### BEGIN", "### END", "lab.check_between(ratios", "reference("):

@@ -5,8 +5,11 @@ import re
 
 import pytest
 
+from utils.pack_run import pack_notebooks
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+NOTEBOOKS = pack_notebooks()   # lecture notebooks and lab solutions
+LECTURES = [path for path in NOTEBOOKS if path.parent.name == "notebooks"]
 MAX_BYTES = 1_000_000
 MACHINE_PATH = re.compile(r"(/home/|/root/|/tmp/|/Users/|site-packages|\.venv|[A-Z]:\\)")
 OBJECT_REPR = re.compile(r" at 0x[0-9a-f]+>")
@@ -63,7 +66,7 @@ def test_outputs_are_clean(path):
             assert not OBJECT_REPR.search(text), f"code cell {i}: object repr in {text[:200]!r}"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", LECTURES, ids=lambda p: p.name)
 def test_notebook_follows_the_course_anatomy(path):
     cells = code_cells(load(path))
     sources = ["".join(c["source"]) for c in cells]

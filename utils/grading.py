@@ -196,47 +196,54 @@ class KernelLab(Checks):
         return result["value"]
 
 
-def read_submission(path):
-    """The submitted notebook, or raise ValueError with a reason a student can act on."""
-    import nbformat
-    data = Path(path).read_bytes()[:MAX_NOTEBOOK_BYTES + 1]
+def read_cells(path):
+    """A notebook's cells as dicts with `source` joined into one string (None where malformed),
+    or raise ValueError with a reason a student can act on. Reads at most MAX_NOTEBOOK_BYTES."""
+    with open(path, "rb") as handle:
+        data = handle.read(MAX_NOTEBOOK_BYTES + 1)
     if len(data) > MAX_NOTEBOOK_BYTES:
         raise ValueError(f"the file is larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB")
     try:
-        notebook = nbformat.reads(data.decode("utf-8"), as_version=4)
+        notebook = json.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
         raise ValueError("the file is not text (UTF-8): is it a notebook?") from None
-    except Exception as error:
-        raise ValueError(f"the file is not a readable notebook ({clean(error, 200)})") from None
-    if not isinstance(notebook.get("cells"), list):
+    except ValueError as error:
+        raise ValueError(f"the file is not a readable notebook (JSON error: {clean(error, 200)})") from None
+    if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
         raise ValueError("the file is not a readable notebook (no list of cells)")
-    return notebook
+    if notebook.get("nbformat") != 4:
+        raise ValueError(f"the notebook format is {notebook.get('nbformat')!r}, not 4: save it with JupyterLab")
+    cells = []
+    for cell in notebook["cells"]:
+        if isinstance(cell, dict):
+            source = cell.get("source", "")
+            if isinstance(source, list) and all(isinstance(line, str) for line in source):
+                source = "".join(source)
+            cells.append({**cell, "source": source if isinstance(source, str) else None})
+    return cells
 
 
 def grade_one(lab_path, submission_path, result_path, timeout, memory_mib, cell_timeout):
     """Grade one submission; write the result JSON after every step, so a killed run keeps its part."""
-    import nbformat
-    source = nbformat.read(lab_path, as_version=4)
+    source = read_cells(lab_path)
     result = {"status": "graded", "notes": [], "tests": {}, "cells": {}}
 
     def save():
         Path(result_path).write_text(json.dumps(result), encoding="utf-8")
 
     try:
-        submitted = read_submission(submission_path)
+        submitted = read_cells(submission_path)
     except (OSError, ValueError) as error:
         result.update(status="unreadable", notes=[f"Your notebook could not be read: {error}."])
         save()
         return
-    code_cells = [cell for cell in submitted.cells if isinstance(cell, dict) and cell.get("cell_type") == "code"]
-    answer_ids = {grade_id(cell) for cell in source.cells if role(cell) == "answer"}
+    code_cells = [cell for cell in submitted if cell.get("cell_type") == "code"]
+    answer_ids = {grade_id(cell) for cell in source if role(cell) == "answer"}
     answers = {}
     for cell in code_cells:
-        text = cell.get("source")
-        text = "".join(text) if isinstance(text, list) and all(isinstance(t, str) for t in text) else text
-        if grade_id(cell) in answer_ids and isinstance(text, str):
-            answers.setdefault(grade_id(cell), text)
-    known = {grade_id(cell) for cell in source.cells if role(cell) != "text"}
+        if grade_id(cell) in answer_ids and cell["source"] is not None:
+            answers.setdefault(grade_id(cell), cell["source"])
+    known = {grade_id(cell) for cell in source if role(cell) != "text"}
     added = sum(1 for cell in code_cells if grade_id(cell) is None or grade_id(cell) not in known)
     if added:
         result["notes"].append(f"{added} code cell(s) you added or unmarked were not run: "
@@ -253,10 +260,10 @@ def grade_one(lab_path, submission_path, result_path, timeout, memory_mib, cell_
             return
         lab = KernelLab(kernel, limits)
         try:
-            for cell in source.cells:
+            for cell in source:
                 kind, gid = role(cell), grade_id(cell)
                 if kind == "fixed":
-                    kernel.run(cell.source)
+                    kernel.run(cell["source"])
                 elif kind == "answer":
                     if gid not in answers:
                         result["cells"][gid] = ("this exercise cell is missing from your notebook "
@@ -266,7 +273,7 @@ def grade_one(lab_path, submission_path, result_path, timeout, memory_mib, cell_
                     if outcome.status != "ok":
                         result["cells"][gid] = outcome.reason(limits)
                 elif kind == "test":
-                    result["tests"][gid] = run_test(cell.source, lab)
+                    result["tests"][gid] = run_test(cell["source"], lab)
                     save()
             if kernel.stopped:
                 result["status"] = STATUS[kernel.stopped]

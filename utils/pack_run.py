@@ -7,7 +7,7 @@ memory reported is the kernel's own high-water mark (Linux /proc; 0 elsewhere). 
 OUT/notebooks/, and is summarised in OUT/report.json and OUT/report.html: status, wall time,
 peak memory of the kernel, and each claim cell's statement, measured value, threshold and
 verdict, so a changed result is visible even when it still passes. The exit status is 1 when
-a notebook fails or a claim does not hold. `make run` calls this on every notebook.
+a notebook fails or a claim does not hold. `make run` calls this on every notebook and lab solution.
 """
 import argparse
 import html
@@ -23,6 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 HELD = re.compile(r"^✓ (?P<statement>.*): measured (?P<measured>\S+) \((?P<needed>.+)\)$")
 FAILED = re.compile(r"Claim failed: (?P<statement>.*)\n\s+measured (?P<measured>\S+), but the claim needs (?P<needed>.+)")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def pack_notebooks():
+    """Every notebook the pack runs and checks: the lecture notebooks, then the lab solutions."""
+    return sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")) + sorted((ROOT / "labs" / "solutions").glob("[0-9]*.ipynb"))
 
 
 def claims_in(notebook):
@@ -131,13 +136,13 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=min(cores, 4))
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     args = parser.parse_args(argv)
-    paths = [p.resolve() for p in args.notebooks] or sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+    paths = [p.resolve() for p in args.notebooks] or pack_notebooks()
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     context = multiprocessing.get_context("spawn")
     with context.Pool(args.workers, maxtasksperchild=1) as pool:   # a fresh worker, hence kernel, per notebook
         entries = pool.starmap(run_one, [(path, args.out, args.timeout) for path in paths])
-    import tensorflow as tf  # for the record; `python -m utils...` has imported it already
+    import tensorflow as tf  # for the record
     report = {"notebooks": entries, "passed": sum(e["status"] == "passed" for e in entries),
               "workers": args.workers, "wall_s": round(time.perf_counter() - start, 1),
               "environment": f"Python {sys.version.split()[0]}, TensorFlow {tf.__version__}"}
