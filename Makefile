@@ -3,12 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
-FIRST_NOTEBOOK := notebooks/01_sigmoid_vs_relu.ipynb
+FIRST_NOTEBOOK := notebooks/00_start_here.ipynb
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb)) $(sort $(wildcard labs/solutions/[0-9]*.ipynb))
 # pytest-xdist workers: the CPUs this process may use, at most 4 (each imports TensorFlow).
 WORKERS ?= $(shell $(PYTHON) -c "import os; n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count(); print(max(1, min(4, n or 1)))" 2>/dev/null || echo 2)
 # JupyterLab refuses to start as root (as in many containers) unless told to.
 LAB_FLAGS := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root)
+
+# The notebooks' budget: default (what nbval checks, the committed outputs) or full (more seeds
+# and repeats, for study: make run SCALE=full, make lab SCALE=full). Tests always use default.
+SCALE ?= default
+export COURSE_SCALE := $(SCALE)
 
 # Silence TensorFlow's C++ start-up logs in every kernel these commands start
 # (utils sets the same variables when it is imported).
@@ -20,10 +25,11 @@ unexport MPLBACKEND
 .PHONY: help lab test test-lax run benchmark notebooks labs grade venv constraints clean
 
 help:
-	@echo "make lab        open JupyterLab on the course (creates .venv on first use)"
+	@echo "make lab        open JupyterLab on the course map (creates .venv on first use)"
 	@echo "make test       unit tests + strict nbval over every notebook (reference platform)"
 	@echo "make test-lax   the same, but notebook outputs are not compared: claims still run"
 	@echo "make run        run every notebook and lab solution headless in parallel; report in build/report.html"
+	@echo "                (SCALE=full: more seeds and repeats, for study; also make lab SCALE=full)"
 	@echo "make benchmark  time every notebook alone, and the fixed cost of kernel + TensorFlow"
 	@echo "make notebooks  re-run every notebook and lab solution top to bottom and store its outputs"
 	@echo "make labs       regenerate the labs' student versions from their solutions"
@@ -48,20 +54,21 @@ lab: $(READY)
 
 # --dist loadscope keeps each notebook's cells on one worker, in order.
 test: $(READY)
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope
+	COURSE_SCALE=default $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope
 
 test-lax: $(READY)
-	$(BIN)/python -m pytest -n $(WORKERS) --dist loadscope --nbval-lax
+	COURSE_SCALE=default $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope --nbval-lax
 
 # Outputs are committed: after changing a notebook, store one fresh top-to-bottom run.
 run: $(READY)
 	$(BIN)/python -m utils.pack_run --workers $(WORKERS) $(NB)
 
 benchmark: $(READY)
-	$(BIN)/python benchmarks/run.py
+	COURSE_SCALE=default $(BIN)/python benchmarks/run.py
 
 notebooks: $(READY)
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+	@test "$(SCALE)" = default || { echo "committed outputs are the default scale's: run make notebooks without SCALE"; exit 2; }
+	COURSE_SCALE=default $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	  --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=600 \
 	  --ExecutePreprocessor.record_timing=False $(or $(NB),$(NOTEBOOKS))
 

@@ -38,7 +38,8 @@ def main():
     rows = []
     for path in notebooks:
         _, error, wall, peak_kib = pack_run.execute(path)
-        rows.append((path.name, wall, round(peak_kib / 1024), "passed" if error is None else f"failed: {error}"))
+        name = path.name if path.parent.name == "notebooks" else path.relative_to(ROOT).as_posix()
+        rows.append((name, wall, round(peak_kib / 1024), "passed" if error is None else f"failed: {error}"))
     total = sum(row[1] for row in rows)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(f"machine: {platform.machine()}, {cores} usable cores, Python {platform.python_version()}\n")

@@ -96,3 +96,16 @@ def test_importing_tensorflow_first_is_pointed_out():
     assert result.returncode == 0, result.stderr
     assert "TensorFlow was imported before `utils`" in result.stdout
     assert "numbers can differ" in result.stdout
+
+
+def test_scale_is_default_unless_full_is_asked_for(monkeypatch):
+    monkeypatch.delenv("COURSE_SCALE", raising=False)
+    assert utils.scale() == "default" and utils.at_scale((0, 1, 2), full=(0, 1, 2, 3, 4)) == (0, 1, 2)
+    monkeypatch.setenv("COURSE_SCALE", "full")
+    assert utils.scale() == "full" and utils.at_scale(2000, full=20_000) == 20_000
+
+
+def test_unknown_scale_is_refused_by_name(monkeypatch):
+    monkeypatch.setenv("COURSE_SCALE", "huge")
+    with pytest.raises(ValueError, match="COURSE_SCALE='huge': use one of default, full"):
+        utils.setup()

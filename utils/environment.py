@@ -12,6 +12,9 @@ REQUIRED_KERAS_MAJOR = "3"
 MIN_PYTHON = (3, 10)
 ALLOW_OTHER_VERSIONS = "COURSE_ALLOW_OTHER_VERSIONS"  # set to 1 to try a TF upgrade
 
+SCALE_VARIABLE = "COURSE_SCALE"  # "default" (what nbval checks) or "full"
+SCALES = ("default", "full")
+
 PLOT_STYLE = {
     "figure.figsize": (7.5, 3.4),
     "figure.dpi": 100,
@@ -25,6 +28,20 @@ PLOT_STYLE = {
     "legend.frameon": False,
     "lines.linewidth": 1.8,
 }
+
+
+def scale():
+    """The budget notebooks run at: "default", or "full" where COURSE_SCALE=full (make run SCALE=full)."""
+    value = os.environ.get(SCALE_VARIABLE, "default") or "default"
+    if value not in SCALES:
+        raise ValueError(f"{SCALE_VARIABLE}={value!r}: use one of {', '.join(SCALES)}")
+    return value
+
+
+def at_scale(default, full):
+    """`default` at the default scale, `full` at the full scale: one line per budget in a notebook."""
+    return full if scale() == "full" else default
+
 
 class VersionError(RuntimeError):
     """The running Python, TensorFlow or Keras is not the one the course was tested with."""
@@ -62,6 +79,7 @@ def setup(seed=0):
     import tensorflow as tf
 
     check_versions(tf.__version__, tf.keras.version())
+    scale()  # a wrong COURSE_SCALE fails here, clearly
     clear_claims()  # a re-run notebook starts its summary afresh
     tf.keras.utils.set_random_seed(seed)  # Python, NumPy and TensorFlow generators
     tf.config.experimental.enable_op_determinism()
@@ -78,4 +96,5 @@ def setup(seed=0):
               "outputs. Restart the kernel and run `import utils` first.")
     tf_minor = ".".join(tf.__version__.split(".")[:2])
     keras_major = tf.keras.version().split(".")[0]
-    print(f"TensorFlow {tf_minor}, Keras {keras_major}, seed {seed}, op determinism on.")
+    at_full = ", full scale" if scale() == "full" else ""
+    print(f"TensorFlow {tf_minor}, Keras {keras_major}, seed {seed}, op determinism on{at_full}.")

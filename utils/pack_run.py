@@ -122,7 +122,8 @@ def write_html(report, path):
         "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:1.5em}"
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}.failed{background:#fdd}</style>"
         f"<h1>Course run: {report['passed']} of {len(report['notebooks'])} notebooks passed</h1>"
-        f"<p>{html.escape(report['environment'])}; {report['workers']} workers, {report['wall_s']} s in all.</p>"
+        f"<p>{html.escape(report['environment'])}; {report['scale']} scale; {report['workers']} workers, "
+        f"{report['wall_s']} s in all.</p>"
         "<table><tr><th>notebook</th><th>status</th><th>wall time (s)</th><th>peak memory (MiB)</th>"
         "<th>claims holding</th><th>error</th></tr>" + "".join(rows) + "</table>" + "".join(details),
         encoding="utf-8")
@@ -136,6 +137,8 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=min(cores, 4))
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     args = parser.parse_args(argv)
+    from utils.environment import scale
+    budget = scale()   # kernels inherit COURSE_SCALE from this process; a bad value stops here
     paths = [p.resolve() for p in args.notebooks] or pack_notebooks()
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -144,7 +147,7 @@ def main(argv=None):
         entries = pool.starmap(run_one, [(path, args.out, args.timeout) for path in paths])
     import tensorflow as tf  # for the record
     report = {"notebooks": entries, "passed": sum(e["status"] == "passed" for e in entries),
-              "workers": args.workers, "wall_s": round(time.perf_counter() - start, 1),
+              "workers": args.workers, "wall_s": round(time.perf_counter() - start, 1), "scale": budget,
               "environment": f"Python {sys.version.split()[0]}, TensorFlow {tf.__version__}"}
     (args.out / "report.json").write_text(json.dumps(report, indent=1, ensure_ascii=False), encoding="utf-8")
     write_html(report, args.out / "report.html")
