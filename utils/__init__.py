@@ -23,9 +23,11 @@ os.environ["TF_ENABLE_ONEDNN_OPTS"] = "0"
 _HOME = {  # name -> the module that defines it; loaded on first use, so tools that need no
     # TensorFlow (the grader, the lab generator) start fast.
     "animate_paths": "animation",
+    "explore": "explorers", "signal_through_depth": "explorers",
     "ClaimError": "claims", "claim": "claims", "claims_summary": "claims",
     "DataError": "data", "Digits": "data", "load_full_dataset": "data", "load_mnist_sample": "data",
     "VersionError": "environment", "check_versions": "environment", "setup": "environment",
+    "at_scale": "environment", "scale": "environment",
     "Maxout": "layers",
     "evaluate": "models", "make_mlp": "models", "make_optimizer": "models", "train": "models",
     "train_models": "models", "train_seeds": "models",
