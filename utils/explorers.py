@@ -19,7 +19,8 @@ ACTIVATIONS = {
 
 
 def control(name, spec, value):
-    """A widget for one argument: (low, high[, step]) gives a slider, a list or dict a menu."""
+    """A widget for one argument: a tuple (low, high[, step]) gives a slider, a list of strings or a
+    dict a menu, a list of numbers a slider over those values (pass lists, not tuples, of choices)."""
     import ipywidgets as widgets
     if isinstance(spec, widgets.Widget):
         return spec
@@ -73,8 +74,10 @@ def signal_through_depth(depth=20, std_factor=1.41, activation="relu", width=256
     for values, label in ((first, "layer 1"), (h, f"layer {depth}")):
         values = values.ravel()
         values = values[np.isfinite(values)]
-        right.hist(values, bins=60, alpha=0.6, label=f"{label} (std {np.std(values):.2g})", density=True)
-    right.set(xlabel="output value", ylabel="density", title="outputs of the first and last layer")
+        spread = np.std(values) if values.size else 0.0
+        # divided by their own std, so that both shapes show whatever the scales
+        right.hist(values / (spread or 1.0), bins=60, alpha=0.6, label=f"{label} (std {spread:.2g})", density=True)
+    right.set(xlabel="output / that layer's std", ylabel="density", title="shape of the first and last layer's outputs")
     right.legend()
     fig.tight_layout()
     plt.show()
