@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 from utils.labs import ROOT, SOLUTIONS, exercises, grade_id, role
+from utils.pack_run import kernel_memory_kib
 from utils.labkit import RESULT_MARK, Checks, SubmissionError, pack, unpack
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20
@@ -91,13 +92,6 @@ class Kernel:
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=max(5, min(120, deadline - time.monotonic())))
 
-    def rss_kib(self):
-        try:
-            with open(f"/proc/{self.km.provisioner.process.pid}/status", encoding="ascii") as status:
-                return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
-        except (AttributeError, OSError, StopIteration, ValueError):
-            return 0
-
     def run(self, code):
         """Run code; never raises. Stops the kernel for good on a crash, a memory overrun, or a
         time-out it does not recover from."""
@@ -112,7 +106,7 @@ class Kernel:
                 return self._timed_out(msg_id, now >= self.deadline)
             if not self.km.is_alive():
                 return self._stop("dead")
-            if self.memory_kib and self.rss_kib() > self.memory_kib:
+            if self.memory_kib and kernel_memory_kib(self.km, "VmRSS") > self.memory_kib:
                 return self._stop("memory")
             try:
                 msg = self.kc.get_iopub_msg(timeout=0.1)

@@ -47,11 +47,12 @@ def claims_in(notebook):
     return found
 
 
-def kernel_peak_kib(client):
-    """The kernel process's peak resident memory so far (VmHWM, Linux), or 0 where unknown."""
+def kernel_memory_kib(kernel_manager, field="VmHWM"):
+    """A kernel process's memory in KiB from Linux's /proc: its peak (VmHWM) or current (VmRSS)
+    resident size; 0 where unknown."""
     try:
-        with open(f"/proc/{client.km.provisioner.process.pid}/status", encoding="ascii") as status:
-            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+        with open(f"/proc/{kernel_manager.provisioner.process.pid}/status", encoding="ascii") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
     except (AttributeError, OSError, StopIteration, ValueError):
         return 0
 
@@ -70,7 +71,7 @@ def execute(path, timeout=600):
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(Path(path).parent)}}, record_timing=False)
     peak = [0]
-    client.on_cell_executed = lambda **_: peak.append(max(peak[-1], kernel_peak_kib(client)))
+    client.on_cell_executed = lambda **_: peak.append(max(peak[-1], kernel_memory_kib(client.km)))
     start, error = time.perf_counter(), None
     try:
         client.execute()
