@@ -76,6 +76,7 @@ def test_the_server_needs_its_token(server):
 def test_it_serves_jupyterlab_and_every_notebook_and_lab(server):
     status, page = server.request("/lab")
     assert status == 200 and "JupyterLab" in page
+    assert "@jupyter-widgets/jupyterlab-manager" in page   # the explorers' widgets work, no extension step
     with urllib.request.urlopen(f"{server.base}/?token={server.token}", timeout=30) as opened:   # as make lab
         assert opened.url.split("?")[0].endswith("/lab/tree/notebooks/00_start_here.ipynb")
     for folder in ("notebooks", "labs"):
