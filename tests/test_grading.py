@@ -104,6 +104,10 @@ CASES = {
         {**FULL, "ex2": 0, "ex3": 0, "ex4": 0}, "time limit"),
     "kernel_crash": (lambda: with_answer("ex3-answer", "import os\nos._exit(1)\n"),
                      {**FULL, "ex3": 0, "ex4": 0}, "kernel died"),
+    # 100 MiB written to the kernel's file descriptor 2, below sys.stderr: ipykernel forwards it as
+    # output, which the grader caps (or the cell's time limit stops); the batch goes on.
+    "floods_stderr": (lambda: with_answer("ex3-answer", "import os\nfor _ in range(100):\n    os.write(2, b'x' * 2**20)\n"),
+                      {**FULL, "ex3": 0, "ex4": 0}, "graded"),
     "memory_hog": (lambda: with_answer("ex2-answer", "hog = np.ones((3 * 2**30) // 8)\n"),
                    {**FULL, "ex2": 0, "ex3": 0, "ex4": 0}, "memory limit"),
     "not_a_notebook": (lambda: b"{ this is not json", dict.fromkeys(FULL, 0), "unreadable"),

@@ -330,15 +330,18 @@ def grade_in_worker(lab_path, submission, timeout, memory_mib, cell_timeout):
         result_path = Path(scratch, "result.json")
         command = [sys.executable, "-m", "utils.grading", "_one", str(lab_path), str(submission),
                    str(result_path), str(timeout), str(memory_mib), str(cell_timeout)]
-        worker = subprocess.Popen(command, cwd=scratch, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, start_new_session=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        try:
-            _, stderr = worker.communicate(timeout=timeout + 60)
-            status = None if worker.returncode == 0 else f"grader error (exit {worker.returncode})"
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            _, stderr = worker.communicate()
-            status = "time limit"
+        # The kernel inherits the worker's stderr: a file, not a pipe, so that whatever a submission
+        # writes there cannot fill this process's memory (the kernel's file-size limit bounds it).
+        with open(Path(scratch, "worker.log"), "wb") as log:
+            worker = subprocess.Popen(command, cwd=scratch, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=log, start_new_session=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            try:
+                worker.wait(timeout=timeout + 60)
+                status = None if worker.returncode == 0 else f"grader error (exit {worker.returncode})"
+            except subprocess.TimeoutExpired:
+                os.killpg(worker.pid, signal.SIGKILL)
+                worker.wait()
+                status = "time limit"
         try:
             result = json.loads(result_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -346,8 +349,10 @@ def grade_in_worker(lab_path, submission, timeout, memory_mib, cell_timeout):
         if status:
             result["status"] = status
             if status.startswith("grader error"):
-                result["notes"].append(clean(stderr.decode("utf-8", "replace").strip().splitlines()[-1]
-                                             if stderr.strip() else "the grader stopped"))
+                with open(Path(scratch, "worker.log"), "rb") as log:
+                    log.seek(max(0, log.seek(0, os.SEEK_END) - 4096))
+                    lines = log.read().decode("utf-8", "replace").strip().splitlines()
+                result["notes"].append(clean(lines[-1] if lines else "the grader stopped"))
         return result
 
 
