@@ -17,6 +17,7 @@ grade_ids start with the exercise, ``ex1-answer``, ``ex1-visible``, ``ex1-hidden
 has a markdown heading ``## Exercise 1: title``.
 """
 import argparse
+import copy
 import re
 import sys
 from dataclasses import dataclass, field
@@ -128,7 +129,6 @@ def _replace_blocks(text, begin, end, replacement):
 
 def student_version(source):
     """The student version of a lab source: answers stubbed, hidden tests removed, no outputs."""
-    import copy
     exercises(source)
     notebook = copy.deepcopy(source)
     for cell in notebook.cells:
