@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 FIRST_NOTEBOOK := notebooks/00_start_here.ipynb
-NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb)) $(sort $(wildcard labs/solutions/[0-9]*.ipynb))
+# Every notebook the pack runs, from the course's registry (utils/course.py).
+NOTEBOOKS = $(shell $(PYTHON) -m utils.course --all)
 # pytest-xdist workers: the CPUs this process may use, at most 4 (each imports TensorFlow).
 WORKERS ?= $(shell $(PYTHON) -c "import os; n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count(); print(max(1, min(4, n or 1)))" 2>/dev/null || echo 2)
 # JupyterLab refuses to start as root (as in many containers) unless told to.
@@ -18,7 +19,7 @@ export COURSE_SCALE := $(SCALE)
 # Silence TensorFlow's C++ start-up logs in every kernel these commands start
 # (utils sets the same variables when it is imported).
 export TF_CPP_MIN_LOG_LEVEL := 3
-export TF_ENABLE_ONEDNN_OPTS := 0
+export TF_ENABLE_ONEDNN_OPTS ?= 0
 # Kernels must use Jupyter's inline backend, or figures vanish from stored outputs.
 unexport MPLBACKEND
 
@@ -54,14 +55,14 @@ lab: $(READY)
 
 # --dist loadscope keeps each notebook's cells on one worker, in order.
 test: $(READY)
-	COURSE_SCALE=default $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope
+	COURSE_SCALE=default $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope tests $(NOTEBOOKS)
 
 test-lax: $(READY)
-	COURSE_SCALE=default $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope --nbval-lax
+	COURSE_SCALE=default $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope --nbval-lax tests $(NOTEBOOKS)
 
 # Outputs are committed: after changing a notebook, store one fresh top-to-bottom run.
 run: $(READY)
-	$(BIN)/python -m utils.pack_run --workers $(WORKERS) $(NB)
+	$(BIN)/python -m tools.run --workers $(WORKERS) $(NB)
 
 benchmark: $(READY)
 	COURSE_SCALE=default $(BIN)/python benchmarks/run.py
@@ -73,11 +74,11 @@ notebooks: $(READY)
 	  --ExecutePreprocessor.record_timing=False $(or $(NB),$(NOTEBOOKS))
 
 labs: $(READY)
-	$(BIN)/python -m utils.labs
+	$(BIN)/python -m tools.labs
 
 grade: $(READY)
 	@test -n "$(LAB)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade LAB=01 SUBMISSIONS=folder [OUT=folder]"; exit 2; }
-	$(BIN)/python -m utils.grading grade $(LAB) $(SUBMISSIONS) $(if $(OUT),--out $(OUT))
+	$(BIN)/python -m tools.grading grade $(LAB) $(SUBMISSIONS) $(if $(OUT),--out $(OUT))
 
 constraints: $(READY)
 	@{ sed -n '1,3p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable; } > constraints.new

@@ -19,7 +19,8 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from utils import pack_run  # noqa: E402
+from tools import run as pack_run  # noqa: E402
+from utils.course import pack_notebooks  # noqa: E402
 
 
 def fixed_cost(scratch, repeats=3):
@@ -32,7 +33,7 @@ def fixed_cost(scratch, repeats=3):
 
 
 def main():
-    notebooks = pack_run.pack_notebooks()
+    notebooks = pack_notebooks()
     with tempfile.TemporaryDirectory() as scratch:
         fixed_wall, fixed_peak = fixed_cost(Path(scratch))
     rows = []

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import nbformat
 
-from utils.pack_run import execute
+from tools.run import execute
 
 # Lab 04's solution: seeded weights, shuffled batches, training and batch statistics, in about 8 s.
 NOTEBOOK = Path(__file__).resolve().parent.parent / "labs" / "solutions" / "04_batch_normalization.ipynb"

@@ -11,7 +11,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from utils import grading, labs
+from tools import labs
+from tools.grading import batch as grading
 
 LAB = labs.SOLUTIONS / "01_activations.ipynb"
 FULL = {"ex1": 3, "ex2": 3, "ex3": 4, "ex4": 3}

@@ -5,9 +5,11 @@ import nbformat
 import numpy as np
 import pytest
 
-from utils import grading, labkit, labs
+from tools import labs
+from tools.grading import batch as grading
+from utils import course, labkit
 
-SOURCES = labs.sources()
+SOURCES = course.lab_sources()
 
 
 def test_there_is_a_lab_per_theme():

@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from utils.pack_run import pack_notebooks
+from utils import course
+from utils.course import pack_notebooks
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = pack_notebooks()   # lecture notebooks and lab solutions
@@ -81,3 +82,10 @@ def test_notebook_follows_the_course_anatomy(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_readme_describes_every_notebook(path):
     assert path.name in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_notebook_on_disk_is_in_the_registry():
+    on_disk = {p.relative_to(ROOT).as_posix() for folder in ("notebooks", "labs", "labs/solutions")
+               for p in (ROOT / folder).glob("[0-9]*.ipynb")}
+    listed = {step.path for step in course.steps()} | {step.solution for step in course.labs()}
+    assert on_disk == listed, f"add to utils/course.py: {sorted(on_disk - listed)}; missing: {sorted(listed - on_disk)}"

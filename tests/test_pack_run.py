@@ -3,7 +3,7 @@ import json
 
 import nbformat
 
-from utils import pack_run
+from tools import run as pack_run
 
 
 def notebook(path, *sources):

@@ -7,7 +7,7 @@ with ``lab.check_close`` / ``lab.check``::
     lab.check_close(got, [-0.4, 0.0, 3.0], "leaky_relu(z, 0.2) at z = -2, 0, 3")
 
 In the notebook (``lab`` from this module) the expression is evaluated in the notebook's own
-namespace, for instant feedback. When a submission is graded (``utils.grading``), the same test
+namespace, for instant feedback. When a submission is graded (``tools.grading``), the same test
 code runs in the grader's process: only ``lab.value`` reaches into the student's kernel, and
 its result comes back as plain arrays, strings, lists and dicts. The assertions never run
 where the student's code could change them.

@@ -1,7 +1,7 @@
 """Lab sources and the student versions generated from them.
 
-    python -m utils.labs            # regenerate labs/NN_name.ipynb from labs/solutions/
-    python -m utils.labs --check    # exit 1 when a student version is out of date
+    python -m tools.labs            # regenerate labs/NN_name.ipynb from labs/solutions/
+    python -m tools.labs --check    # exit 1 when a student version is out of date
 
 A lab's one source is its solution notebook, labs/solutions/NN_name.ipynb. Its cells carry
 nbgrader's metadata (schema 3), which is what this module and the grader read:
@@ -23,7 +23,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from utils.course import ROOT, lab_sources
+
 SOLUTIONS = ROOT / "labs" / "solutions"
 GRADE_ID = re.compile(r"^(ex\d+)-[a-z0-9_-]+$")
 HEADING = re.compile(r"^#{2,3} Exercise (\d+): (.+)$", re.MULTILINE)
@@ -149,17 +150,13 @@ def student_path(source_path):
     return Path(source_path).parent.parent / Path(source_path).name
 
 
-def sources():
-    return sorted(SOLUTIONS.glob("[0-9]*.ipynb"))
-
-
 def main(argv=None):
     import nbformat
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="only report out-of-date student versions")
     args = parser.parse_args(argv)
     stale = []
-    for path in sources():
+    for path in lab_sources():
         text = nbformat.writes(student_version(nbformat.read(path, as_version=4))) + "\n"
         target = student_path(path)
         if target.exists() and target.read_text(encoding="utf-8") == text:

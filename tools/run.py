@@ -1,6 +1,6 @@
 """Run notebooks headless, in parallel, and report status, time, memory and every claim.
 
-    python -m utils.pack_run [NOTEBOOK ...] [--out build] [--workers N]
+    python -m tools.run [NOTEBOOK ...] [--out build] [--workers N]
 
 Each notebook runs top to bottom in a fresh kernel, one worker process per notebook; the peak
 memory reported is the kernel's own high-water mark (Linux /proc; 0 elsewhere). It is saved executed and rendered to HTML under
@@ -19,15 +19,12 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from tools.processes import kernel_memory_kib
+from utils.course import ROOT, pack_notebooks
+
 HELD = re.compile(r"^✓ (?P<statement>.*): measured (?P<measured>\S+) \((?P<needed>.+)\)$")
 FAILED = re.compile(r"Claim failed: (?P<statement>.*)\n\s+measured (?P<measured>\S+), but the claim needs (?P<needed>.+)")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
-
-
-def pack_notebooks():
-    """Every notebook the pack runs and checks: the lecture notebooks, then the lab solutions."""
-    return sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")) + sorted((ROOT / "labs" / "solutions").glob("[0-9]*.ipynb"))
 
 
 def claims_in(notebook):
@@ -45,16 +42,6 @@ def claims_in(notebook):
                 if match:
                     found.append({**match.groupdict(), "verdict": "failed"})
     return found
-
-
-def kernel_memory_kib(kernel_manager, field="VmHWM"):
-    """A kernel process's memory in KiB from Linux's /proc: its peak (VmHWM) or current (VmRSS)
-    resident size; 0 where unknown."""
-    try:
-        with open(f"/proc/{kernel_manager.provisioner.process.pid}/status", encoding="ascii") as status:
-            return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
-    except (AttributeError, OSError, StopIteration, ValueError):
-        return 0
 
 
 def execute(path, timeout=600):
