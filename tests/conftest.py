@@ -1,5 +1,4 @@
-"""Test-suite plumbing: no network for unit tests, and per-notebook durations in the summary."""
-import collections
+"""Test-suite plumbing: no network for the tests. The notebooks' contract is tools/pytest_plugin.py."""
 import ipaddress
 import os
 import socket
@@ -43,17 +42,3 @@ def pytest_configure(config):
 
     socket.socket.connect = connect
     socket.getaddrinfo = getaddrinfo
-
-
-def pytest_terminal_summary(terminalreporter):
-    """Print how long each notebook took under nbval (kernel start and all cells)."""
-    seconds = collections.defaultdict(float)
-    for reports in terminalreporter.stats.values():
-        for report in reports:
-            path = getattr(report, "nodeid", "").split("::")[0]
-            if path.endswith(".ipynb"):
-                seconds[path] += getattr(report, "duration", 0.0)
-    if seconds:
-        terminalreporter.section("notebook durations")
-        for path in sorted(seconds):
-            terminalreporter.write_line(f"{seconds[path]:6.1f} s  {path}")

@@ -2,8 +2,11 @@
 from pathlib import Path
 
 import nbformat
+import pytest
 
 from tools.run import execute
+
+pytestmark = pytest.mark.kernel   # starts kernels: not in `make check`
 
 # Lab 04's solution: seeded weights, shuffled batches, training and batch statistics, in about 8 s.
 NOTEBOOK = Path(__file__).resolve().parent.parent / "labs" / "solutions" / "04_batch_normalization.ipynb"
@@ -24,9 +27,9 @@ def checked_outputs(nb):
 
 
 def run():
-    notebook, error, _, _ = execute(NOTEBOOK, timeout=300)
-    assert error is None, error
-    return notebook
+    run = execute(NOTEBOOK, timeout=300)
+    assert run.error is None, run.error
+    return run.notebook
 
 
 def test_a_notebook_run_twice_gives_identical_checked_outputs():

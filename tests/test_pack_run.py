@@ -2,8 +2,11 @@
 import json
 
 import nbformat
+import pytest
 
 from tools import run as pack_run
+
+pytestmark = pytest.mark.kernel   # starts kernels: not in `make check`
 
 
 def notebook(path, *sources):
@@ -15,7 +18,7 @@ def notebook(path, *sources):
 
 def test_report_lists_every_claim_and_fails_on_a_broken_one(tmp_path):
     good = notebook(tmp_path / "01_good.ipynb", "import utils\nutils.setup(seed=0)",
-                    'utils.claim("two is more than one", 2.0, ">", 1)\nutils.claim("pi", 3.14159, "≈", 3.14, tol=0.01)')
+                    'utils.claim("two is more than one", 2.0, ">", 1)\nutils.check("pi", 3.14159, "≈", 3.14, tol=0.01)')
     bad = notebook(tmp_path / "02_bad.ipynb", "import utils\nutils.setup(seed=0)",
                    'utils.claim("holds first", 1.0, "<", 2)', 'utils.claim("wrong", 5.0, "<", 1)', "print('never')")
     crash = notebook(tmp_path / "03_crash.ipynb", "raise SystemExit('kernel gone')")
@@ -26,11 +29,13 @@ def test_report_lists_every_claim_and_fails_on_a_broken_one(tmp_path):
     entries = {entry["notebook"].rsplit("/", 1)[-1]: entry for entry in report["notebooks"]}
     assert entries["01_good.ipynb"]["status"] == "passed"
     assert entries["01_good.ipynb"]["claims"] == [
-        {"statement": "two is more than one", "measured": "2", "needed": "> 1", "verdict": "holds"},
-        {"statement": "pi", "measured": "3.14", "needed": "≈ 3.14 ± 0.01", "verdict": "holds"}]
+        {"cell": 1, "kind": "claim", "statement": "two is more than one", "measured": 2.0, "op": ">", "threshold": 1.0,
+         "tol": None, "verdict": "holds"},
+        {"cell": 1, "kind": "check", "statement": "pi", "measured": 3.14, "op": "≈", "threshold": 3.14, "tol": 0.01,
+         "verdict": "holds"}]
     assert entries["02_bad.ipynb"]["status"] == "failed"
     assert [c["verdict"] for c in entries["02_bad.ipynb"]["claims"]] == ["holds", "failed"]
-    assert entries["02_bad.ipynb"]["claims"][1]["measured"] == "5"
+    assert entries["02_bad.ipynb"]["claims"][1]["measured"] == 5.0
     assert entries["02_bad.ipynb"]["error"].startswith("ClaimError: Claim failed: wrong")
     assert entries["03_crash.ipynb"]["status"] == "failed"
     assert entries["01_good.ipynb"]["peak_memory_mib"] > 200  # TensorFlow loaded
