@@ -94,7 +94,7 @@ def test_gradient_norms_match_a_direct_tape_computation(small):
     with tf.GradientTape() as tape:
         loss = tf.keras.losses.sparse_categorical_crossentropy(y, model(x))
         loss = tf.reduce_mean(loss)
-    expected = [np.linalg.norm(g) for g in tape.gradient(loss, [l.kernel for l in model.layers[1:]])]
+    expected = [np.linalg.norm(g) for g in tape.gradient(loss, [layer.kernel for layer in model.layers[1:]])]
     np.testing.assert_allclose(utils.gradient_norms(model, x, y), expected, rtol=1e-5)
 
 
@@ -168,7 +168,7 @@ def test_activation_stats_can_include_the_output_layer():
 
 def test_training_is_deterministic_and_records_held_out_metrics(small):
     histories = [utils.train(utils.make_mlp(2, 16, seed=3), small, epochs=2, seed=3) for _ in range(2)]
-    assert set(histories[0]) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert set(histories[0]) == {"loss", "accuracy", "test_loss", "test_accuracy"}
     assert len(histories[0]["loss"]) == 2
     assert histories[0] == histories[1]
 
@@ -182,11 +182,11 @@ def test_training_an_epoch_per_call_equals_training_step_by_step(small):
     tf.keras.utils.set_random_seed(2)
     slow = model.fit(small.x_train, small.y_train, epochs=2, batch_size=64,
                      validation_data=(small.x_test, small.y_test), verbose=0).history
-    assert sorted(fast) == sorted(slow)
+    assert sorted(fast) == sorted(key.replace("val_", "test_") for key in slow)
     assert fast["loss"] == slow["loss"] and fast["accuracy"] == slow["accuracy"]
     # held-out metrics come from one forward pass instead of Keras's batched evaluate
-    np.testing.assert_allclose(fast["val_loss"], slow["val_loss"], rtol=1e-6)
-    assert fast["val_accuracy"] == slow["val_accuracy"]
+    np.testing.assert_allclose(fast["test_loss"], slow["val_loss"], rtol=1e-6)
+    assert fast["test_accuracy"] == slow["val_accuracy"]
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.5])
@@ -257,7 +257,7 @@ def test_hidden_biases_can_start_shifted():
 def test_a_relu_mlp_learns_the_digits(small):
     history = utils.train(utils.make_mlp(2, 32, seed=0), small, epochs=5, learning_rate=0.1)
     assert history["loss"][-1] < 0.5 * history["loss"][0]
-    assert history["val_accuracy"][-1] > 0.5
+    assert history["test_accuracy"][-1] > 0.5
 
 
 def test_optimizers_can_be_configured():
@@ -312,3 +312,12 @@ def test_predict_in_training_mode_normalizes_each_batch_separately(small, normal
     expected = np.concatenate([model(x[:64], training=True).numpy(), model(x[64:], training=True).numpy()])
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
     assert not np.allclose(out, utils.predict_in_training_mode(model, x, batch_size=2), atol=1e-3)
+
+
+def test_a_validation_set_is_recorded_under_keras_names_for_callbacks(small):
+    validation = (small.x_test[:64], small.y_test[:64])
+    model = utils.make_mlp(2, 16, seed=3)
+    stopper = tf.keras.callbacks.EarlyStopping(monitor="val_loss", patience=1)   # would fail without val_loss
+    history = utils.train(model, small, epochs=2, seed=3, validation=validation, callbacks=[stopper])
+    assert set(history) == {"loss", "accuracy", "test_loss", "test_accuracy", "val_loss", "val_accuracy"}
+    assert history["val_loss"][-1] == pytest.approx(utils.evaluate(model, *validation)[0], rel=1e-6)

@@ -54,6 +54,7 @@ def test_outputs_are_clean(path):
     assert path.stat().st_size < MAX_BYTES, f"{path.name} is {path.stat().st_size} bytes"
     nb = load(path)
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    assert "widgets" not in nb["metadata"], "widget state is stored: its random ids change on every run"
     for i, cell in enumerate(code_cells(nb)):
         for out in cell.get("outputs", []):
             assert out["output_type"] != "error", f"code cell {i}: error output"
@@ -73,7 +74,8 @@ def test_notebook_follows_the_course_anatomy(path):
     sources = ["".join(c["source"]) for c in cells]
     assert sources[0].startswith("import utils\nutils.setup("), "first code cell must set up utils"
     assert not any("sys.path" in s for s in sources), "notebooks import utils without sys.path edits"
-    assert any("utils.claim(" in s for s in sources), "a notebook asserts its claims"
+    if path.name != "00_start_here.ipynb":   # the course map checks the pack; it teaches no effect
+        assert any("utils.claim(" in s for s in sources), "a notebook asserts its claims"
     assert sources[-1].strip() == "utils.claims_summary()", "the last code cell lists the claims"
     markdown = " ".join("".join(c["source"]) for c in load(path)["cells"] if c["cell_type"] == "markdown")
     assert "Learning goals" in markdown and "Exercises" in markdown

@@ -1,10 +1,10 @@
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-import utils  # noqa: E402
+import utils
 
 
 def test_plot_per_layer_draws_one_line_per_variant_on_a_log_axis():
@@ -29,7 +29,7 @@ def test_plot_per_layer_linear_axis():
 
 
 def test_plot_history_draws_train_and_held_out_per_metric():
-    history = {"loss": [2, 1], "val_loss": [2.1, 1.5], "accuracy": [0.3, 0.6], "val_accuracy": [0.3, 0.5]}
+    history = {"loss": [2, 1], "test_loss": [2.1, 1.5], "accuracy": [0.3, 0.6], "test_accuracy": [0.3, 0.5]}
     fig = utils.plot_history({"relu": history, "sigmoid": history})
     assert [ax.get_title() for ax in fig.axes] == ["loss", "accuracy"]
     labels = [line.get_label() for line in fig.axes[0].lines]

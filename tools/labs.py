@@ -11,7 +11,8 @@ nbgrader's metadata (schema 3), which is what this module and the grader read:
 - test cells (``grade: true``, with ``points``): run for feedback in the notebook and by the
   grader; lines between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS`` are removed from
   the student version;
-- every other code cell is locked: the grader runs the source's version of it.
+- every other code cell is locked: the grader runs the source's version of it;
+- a cell tagged ``solution-only`` (what the measurements show, say) is left out of the student version.
 
 grade_ids start with the exercise, ``ex1-answer``, ``ex1-visible``, ``ex1-hidden``; each exercise
 has a markdown heading ``## Exercise 1: title``.
@@ -128,21 +129,33 @@ def _replace_blocks(text, begin, end, replacement):
     return "\n".join(out)
 
 
+SOLUTION_ONLY = "solution-only"   # the tag of a text cell the student must not see (a reading of results)
+
+
 def student_version(source):
-    """The student version of a lab source: answers stubbed, hidden tests removed, no outputs."""
+    """The student version of a lab source: answers stubbed, hidden tests removed, cells tagged
+    `solution-only` (the interpretation of the results, say) left out, no outputs."""
     exercises(source)
     notebook = copy.deepcopy(source)
+    notebook.cells = [cell for cell in notebook.cells if SOLUTION_ONLY not in cell.metadata.get("tags", [])]
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
+        tags = [tag for tag in cell.metadata.get("tags", []) if not tag.startswith("nbval-")]   # the tests' business
+        if tags:
+            cell.metadata["tags"] = tags
+        else:
+            cell.metadata.pop("tags", None)
         kind = role(cell)
         if kind == "answer":
-            cell.source = _replace_blocks(cell.source, BEGIN_SOLUTION, END_SOLUTION, lambda indent: [
-                f"{indent}# YOUR CODE HERE", f'{indent}raise NotImplementedError("{grade_id(cell)}: replace this line with your code")'])
+            stub = f'raise NotImplementedError("{grade_id(cell)}: replace this line with your code")'
+            cell.source = _replace_blocks(cell.source, BEGIN_SOLUTION, END_SOLUTION,
+                                          lambda indent, stub=stub: [f"{indent}# YOUR CODE HERE", indent + stub])
         elif kind == "test":
             points = cell.metadata["nbgrader"]["points"]
-            cell.source = _replace_blocks(cell.source, BEGIN_HIDDEN, END_HIDDEN, lambda indent: [
-                f"{indent}# Hidden tests run when your lab is graded ({points} points for this cell)."])
+            note = f"# Hidden tests run when your lab is graded ({points} points for this cell)."
+            cell.source = _replace_blocks(cell.source, BEGIN_HIDDEN, END_HIDDEN,
+                                          lambda indent, note=note: [indent + note])
     return notebook
 
 

@@ -54,9 +54,10 @@ COURSE = (
          "배치 정규화, …); checks that the map lists every notebook and lab of the pack"),
     Step("notebooks/01_sigmoid_vs_relu.ipynb", "why gradients vanish through sigmoid layers and not through ReLU", 60,
          "why $\\sigma' \\le \\frac14$; the chain rule through depth and the per-layer factor "
-         "$\\rho = \\sqrt{n\\,\\mathrm{Var}(w)}\\cdot\\mathrm{rms}(\\phi')$, checked against measurement; gradient norm "
-         "per layer for sigmoid, tanh and ReLU; a 10-layer sigmoid net stuck at chance (its forward signal "
-         "collapses) while the same ReLU net learns; dead ReLU units; three statements from the source notes checked"),
+         "$\\rho = \\sqrt{n\\,\\mathrm{Var}(w)}\\cdot\\mathrm{rms}(\\phi')$, checked against measurement; "
+         "gradient norm per layer for sigmoid, tanh and ReLU; a 10-layer sigmoid net stuck at chance (its forward "
+         "signal collapses) while the same ReLU net learns; dead ReLU units; three statements from the source notes "
+         "checked"),
     Step("notebooks/02_activations.ipynb", "nine activations, dying units, SELU's self-normalization", 60,
          "nine activations (sigmoid, tanh, ReLU, leaky ReLU, ELU, SELU, GELU, SiLU, maxout) and their derivatives "
          "checked with `GradientTape`; zero-centring isolated with a centred sigmoid; a fair comparison over three "
@@ -80,7 +81,8 @@ COURSE = (
          "dropout\""),
     Step("labs/03_dropout.ipynb", "lab: inverted dropout as a function and a layer, MC dropout", 45,
          "inverted dropout as a function and as a Keras layer, Monte Carlo dropout; dropout 0 vs 0.5 on 500 digits"),
-    Step("notebooks/05_batch_normalization.ipynb", "batch normalization's two modes, what it fixes and its pitfalls", 75,
+    Step("notebooks/05_batch_normalization.ipynb",
+         "batch normalization's two modes, what it fixes and its pitfalls", 75,
          "what `BatchNormalization` computes in training and inference, moving statistics included, checked to "
          "$10^{-5}$; internal covariate shift measured; over three seeds from the same kernels: gradient flow in a "
          "10-layer sigmoid net, learning rate 1.0, too-small and too-large initial weights, placement before or "
@@ -132,6 +134,16 @@ def lab_sources():
 def pack_notebooks():
     """Every notebook the pack executes and checks: the lecture notebooks, then the lab solutions."""
     return notebooks() + lab_sources()
+
+
+def run_seconds(step):
+    """How long the step's notebook takes to run alone, from the last `make benchmark`; None if unmeasured."""
+    import json
+    try:
+        results = json.loads((ROOT / "benchmarks" / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return results.get("notebooks", {}).get(step.runs, {}).get("wall_s")
 
 
 def step_for(path):

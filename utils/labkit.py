@@ -12,10 +12,12 @@ code runs in the grader's process: only ``lab.value`` reaches into the student's
 its result comes back as plain arrays, strings, lists and dicts. The assertions never run
 where the student's code could change them.
 """
+import ast
 import base64
 import io
 import json
 import sys
+import textwrap
 
 import numpy as np
 
@@ -73,18 +75,32 @@ def unpack(data):
 
 
 def evaluate_here(expr, namespace, inputs):
-    """Evaluate `expr` in `namespace` with `inputs` bound, as sendable plain values."""
+    """Evaluate `expr` in `namespace` with `inputs` bound, as sendable plain values.
+
+    `expr` is an expression, or several lines whose last one is an expression (like a notebook
+    cell): the lines before it run first, in a scope of their own, and the last one is the value.
+    """
     scope = dict(namespace)
     scope["lab_tools"] = sys.modules[__name__]   # e.g. lab_tools.gradient(fn, x) in an expression
     scope.update(inputs)
     try:
-        value = eval(expr, scope)  # noqa: S307 - the expression comes from the lab's own tests
+        body = ast.parse(textwrap.dedent(expr).strip())
+        if not body.body or not isinstance(body.body[-1], ast.Expr):
+            raise SyntaxError("the last line must be an expression: the value to check")
+        last = ast.Expression(body.body.pop().value)
+        exec(compile(body, "<lab.value>", "exec"), scope)
+        value = eval(compile(last, "<lab.value>", "eval"), scope)
     except Exception as error:
-        raise SubmissionError(f"`{expr}` raised {type(error).__name__}: {error}") from None
+        raise SubmissionError(f"`{_shown(expr)}` raised {type(error).__name__}: {error}") from None
     try:
         return unpack(pack(value))
     except TypeError as error:
-        raise SubmissionError(f"`{expr}`: {error}") from None
+        raise SubmissionError(f"`{_shown(expr)}`: {error}") from None
+
+
+def _shown(expr):
+    """An expression or block, on one line, for a message."""
+    return "; ".join(line.strip() for line in textwrap.dedent(expr).strip().splitlines())
 
 
 def probe(expr, inputs_b64):

@@ -108,47 +108,52 @@ def evaluate(model, x, y):
 
 
 class _HeldOutMetrics(tf.keras.callbacks.Callback):
-    """Adds val_loss and val_accuracy to each epoch's logs from one forward pass.
+    """Adds `{prefix}_loss` and `{prefix}_accuracy` to each epoch's logs from one forward pass.
 
     The same numbers as fit's validation_data, at about a third of its per-epoch cost,
     which dominates when a small model trains for many short epochs.
     """
 
-    def __init__(self, x, y):
+    def __init__(self, prefix, x, y):
         super().__init__()
-        self.x, self.y = tf.constant(x), tf.constant(y, dtype=tf.int32)
+        self.prefix, self.x, self.y = prefix, tf.constant(x), tf.constant(y, dtype=tf.int32)
 
     def on_epoch_end(self, epoch, logs=None):
-        logs["val_loss"], logs["val_accuracy"] = evaluate(self.model, self.x, self.y)
+        logs[f"{self.prefix}_loss"], logs[f"{self.prefix}_accuracy"] = evaluate(self.model, self.x, self.y)
 
 
-def _fit(model, data, epochs, batch_size, seed, callbacks):
+def _fit(model, data, epochs, batch_size, seed, callbacks, validation=None):
     tf.keras.utils.set_random_seed(seed)
-    held_out = _HeldOutMetrics(data.x_test, data.y_test)
+    held_out = [_HeldOutMetrics("test", data.x_test, data.y_test)]
+    if validation is not None:   # first, so that callbacks such as EarlyStopping see val_loss
+        held_out.insert(0, _HeldOutMetrics("val", *validation))
     history = model.fit(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size,
-                        callbacks=[held_out, *callbacks], verbose=0)
+                        callbacks=[*held_out, *callbacks], verbose=0)
     return history.history
 
 
 def train(model, data, epochs, optimizer="sgd", learning_rate=0.1, batch_size=64, seed=0,
-          callbacks=()):
+          callbacks=(), validation=None):
     """Fit `model` on data.x_train silently and return its history as a dict of lists.
 
     `optimizer` is a Keras name ("sgd", "adam", ...) or a dict such as
     {"class_name": "SGD", "config": {"momentum": 0.9}}.
-    Loss is sparse categorical cross-entropy; accuracy and the held-out (test) loss
-    and accuracy are recorded after every epoch, with anything `callbacks` add to the
-    epoch's logs. `seed` fixes the batch order by reseeding Python's, NumPy's and
-    TensorFlow's global generators. A whole epoch runs per call into TensorFlow
+    Loss is sparse categorical cross-entropy. After every epoch the history records the
+    training `loss` and `accuracy` (averaged over the epoch's batches, as Keras does), the
+    `test_loss` and `test_accuracy` on data.x_test (one forward pass in inference mode),
+    with `validation=(x, y)` also `val_loss` and `val_accuracy` (Keras's names, which
+    callbacks such as EarlyStopping watch), and anything `callbacks` add to the logs.
+    `seed` fixes the batch order by reseeding Python's, NumPy's and TensorFlow's global
+    generators. A whole epoch runs per call into TensorFlow
     (steps_per_execution), which removes most of Keras's per-step overhead on small
     models and gives the same numbers.
     """
     _compile(model, optimizer, learning_rate, data, batch_size)
-    return _fit(model, data, epochs, batch_size, seed, callbacks)
+    return _fit(model, data, epochs, batch_size, seed, callbacks, validation)
 
 
 def train_models(models, data, epochs, seeds=0, optimizer="sgd", learning_rate=0.1, batch_size=64,
-                 callbacks=()):
+                 callbacks=(), validation=None):
     """Train each of `models` (one architecture) in place, as `train` would; returns the histories.
 
     `seeds` (one int, or one per model) fixes each run's batch order; `learning_rate` is one
@@ -178,7 +183,7 @@ def train_models(models, data, epochs, seeds=0, optimizer="sgd", learning_rate=0
         for variable, value in zip(runner.optimizer.variables, fresh_optimizer_state):
             variable.assign(value)
         runner.optimizer.learning_rate.assign(rate)
-        histories.append(_fit(runner, data, epochs, batch_size, seed, callbacks))
+        histories.append(_fit(runner, data, epochs, batch_size, seed, callbacks, validation))
         results.append([v.numpy() for v in runner.variables])
     for model, result in zip(models, results):
         for variable, value in zip(model.variables, result):
@@ -187,7 +192,7 @@ def train_models(models, data, epochs, seeds=0, optimizer="sgd", learning_rate=0
 
 
 def train_seeds(build, data, seeds, epochs, optimizer="sgd", learning_rate=0.1, batch_size=64,
-                callbacks=()):
+                callbacks=(), validation=None):
     """Train `build(seed)` for each seed, as `train` would; returns [{"model", "history"}].
 
     The seed sets both the initial weights and the batch order; `build` must return the
@@ -195,5 +200,5 @@ def train_seeds(build, data, seeds, epochs, optimizer="sgd", learning_rate=0.1, 
     """
     models = [build(seed) for seed in seeds]
     histories = train_models(models, data, epochs, list(seeds), optimizer, learning_rate, batch_size,
-                             callbacks)
+                             callbacks, validation)
     return [{"model": model, "history": history} for model, history in zip(models, histories)]

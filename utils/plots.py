@@ -32,8 +32,8 @@ def plot_history(histories, metrics=("loss", "accuracy")):
             epochs = np.arange(1, len(history[metric]) + 1)
             color = f"C{i}"
             ax.plot(epochs, history[metric], color=color, label=f"{label} train")
-            if f"val_{metric}" in history:
-                ax.plot(epochs, history[f"val_{metric}"], color=color, linestyle="--",
+            if f"test_{metric}" in history:
+                ax.plot(epochs, history[f"test_{metric}"], color=color, linestyle="--",
                         label=f"{label} held-out")
         ax.set_xlabel("epoch")
         ax.set_title(metric)

@@ -16,3 +16,8 @@ def show_table(columns, rows, digits=3):
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(fmt(cell, digits) for cell in row) + " |" for row in rows]
     display(Markdown("\n".join(lines)))
+
+
+def fmt_seconds(seconds):
+    """A run time for a table: "≈ 23 s", or "—" when it was not measured."""
+    return "—" if seconds is None else f"≈ {seconds:.0f} s"
