@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
+# The exact versions: Python 3.10's newest Keras, NumPy and Matplotlib are older than 3.11's.
+CONSTRAINTS := $(shell $(PYTHON) -c "import sys; print('constraints-py3.10.txt' if sys.version_info[:2] == (3, 10) else 'constraints.txt')" 2>/dev/null || echo constraints.txt)
 FIRST_NOTEBOOK := notebooks/00_start_here.ipynb
 # Every notebook the pack runs, from the course's registry (utils/course.py).
 NOTEBOOKS = $(shell $(PYTHON) -m utils.course --all)
@@ -23,16 +25,20 @@ export TF_ENABLE_ONEDNN_OPTS ?= 0
 # Kernels must use Jupyter's inline backend, or figures vanish from stored outputs.
 unexport MPLBACKEND
 
-.PHONY: help lab test test-lax run benchmark notebooks labs grade venv constraints clean
+.PHONY: help lab test test-strict test-portability exact-cells check lint run benchmark notebooks publish labs grade venv constraints clean
 
 help:
 	@echo "make lab        open JupyterLab on the course map (creates .venv on first use)"
-	@echo "make test       unit tests + strict nbval over every notebook (reference platform)"
-	@echo "make test-lax   the same, but notebook outputs are not compared: claims still run"
+	@echo "make test       lint, unit tests, every notebook run and every claim held to its baseline"
+	@echo "make check      the fast loop (under 30 s): lint and the tests that start no kernel"
+	@echo "make test-strict       make test, comparing every stored output digit for digit (reference machine)"
+	@echo "make test-portability  the suite under perturbed arithmetic (oneDNN, threads, AVX2): build/portability/"
+	@echo "make exact-cells       after test-portability: compare exactly the cells no perturbation changed"
 	@echo "make run        run every notebook and lab solution headless in parallel; report in build/report.html"
 	@echo "                (SCALE=full: more seeds and repeats, for study; also make lab SCALE=full)"
-	@echo "make benchmark  time every notebook alone, and the fixed cost of kernel + TensorFlow"
-	@echo "make notebooks  re-run every notebook and lab solution top to bottom and store its outputs"
+	@echo "make benchmark  time every notebook alone (or NB=...), and the fixed cost of kernel + TensorFlow"
+	@echo "make notebooks  re-run every notebook and lab solution (or NB=...) and store its outputs and the baseline"
+	@echo "make publish NB=notebooks/NN_name.ipynb   after adding a notebook: benchmark, store, update 00 and the README"
 	@echo "make labs       regenerate the labs' student versions from their solutions"
 	@echo "make grade LAB=01 SUBMISSIONS=folder [OUT=folder]   grade a folder of submitted labs"
 	@echo "make venv       only create .venv;  make clean  remove it"
@@ -41,11 +47,11 @@ venv: $(READY)
 
 # A fresh environment whenever the requirements change: never an upgrade in place.
 # The project is put on the venv's path by a .pth file (no build step, works offline).
-$(READY): requirements.txt constraints.txt
+$(READY): requirements.txt $(CONSTRAINTS)
 	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v <= (3, 13) else "TensorFlow 2.21 needs Python 3.10 to 3.13; $(PYTHON) is %d.%d. Choose another: make clean lab PYTHON=python3.12" % v)'
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -r requirements.txt -c constraints.txt
+	$(BIN)/python -m pip install -r requirements.txt -c $(CONSTRAINTS)
 	$(BIN)/python -c "import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()['purelib'], 'course.pth').write_text('$(CURDIR)\n')"
 	@touch $(READY)
 
@@ -53,25 +59,52 @@ lab: $(READY)
 	$(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_ARGS) --ServerApp.root_dir=. \
 	  --LabApp.default_url=/lab/tree/$(FIRST_NOTEBOOK)
 
-# --dist loadscope keeps each notebook's cells on one worker, in order.
-test: $(READY)
-	COURSE_SCALE=default $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope tests $(NOTEBOOKS)
+# --dist loadscope keeps each notebook's cells on one worker, in order. --nbval-lax: only cells tagged
+# nbval-check-output are compared digit for digit; every claim asserts and is held to the baseline.
+PYTEST_ARGS = -n $(WORKERS) --dist loadscope --nbval-lax tests $(NOTEBOOKS)
 
-test-lax: $(READY)
-	COURSE_SCALE=default $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope --nbval-lax tests $(NOTEBOOKS)
+test: lint
+	COURSE_SCALE=default $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Code, notebooks and the CI workflow: ruff, GitHub's workflow schema, zizmor's audit (offline).
+lint: $(READY)
+	$(BIN)/ruff check .
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(BIN)/zizmor --offline --quiet .github/workflows/
+
+check: lint
+	$(BIN)/python -m pytest -q -n $(WORKERS) -m "not kernel" tests
+
+# Every stored output reproduced digit for digit: only on the machine kind that made them.
+test-strict: $(READY)
+	COURSE_SCALE=default $(BIN)/python -m pytest $(filter-out --nbval-lax,$(PYTEST_ARGS))
+
+# The suite under each arithmetic perturbation (oneDNN, 1 and 8 threads, NumPy on AVX2): build/portability/.
+test-portability: $(READY)
+	COURSE_SCALE=default $(BIN)/python -m tools.portability run -- $(PYTEST_ARGS)
+
+# After test-portability: compare exactly the cells that no perturbation changed.
+exact-cells: $(READY)
+	$(BIN)/python -m tools.portability tag
 
 # Outputs are committed: after changing a notebook, store one fresh top-to-bottom run.
 run: $(READY)
 	$(BIN)/python -m tools.run --workers $(WORKERS) $(NB)
 
 benchmark: $(READY)
-	COURSE_SCALE=default $(BIN)/python benchmarks/run.py
+	COURSE_SCALE=default $(BIN)/python benchmarks/run.py $(NB)
 
 notebooks: $(READY)
 	@test "$(SCALE)" = default || { echo "committed outputs are the default scale's: run make notebooks without SCALE"; exit 2; }
-	COURSE_SCALE=default $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
-	  --ExecutePreprocessor.kernel_name=python3 --ExecutePreprocessor.timeout=600 \
-	  --ExecutePreprocessor.record_timing=False $(or $(NB),$(NOTEBOOKS))
+	COURSE_SCALE=default $(BIN)/python -m tools.run --store --workers $(WORKERS) $(or $(NB),$(NOTEBOOKS))
+
+# After writing a notebook and adding its entry to utils/course.py: its run time, its stored outputs,
+# notebook 00's map, and the README's tables, in one command.
+publish: $(READY)
+	@test -n "$(NB)" || { echo "usage: make publish NB=notebooks/NN_name.ipynb"; exit 2; }
+	COURSE_SCALE=default $(BIN)/python benchmarks/run.py $(NB)
+	COURSE_SCALE=default $(BIN)/python -m tools.run --store --workers $(WORKERS) $(NB) $(FIRST_NOTEBOOK)
+	$(BIN)/python -m tools.docs
 
 labs: $(READY)
 	$(BIN)/python -m tools.labs
@@ -81,8 +114,9 @@ grade: $(READY)
 	$(BIN)/python -m tools.grading grade $(LAB) $(SUBMISSIONS) $(if $(OUT),--out $(OUT))
 
 constraints: $(READY)
-	@{ sed -n '1,3p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable; } > constraints.new
-	mv constraints.new constraints.txt
+	@{ sed -n '1,3p' $(CONSTRAINTS); $(BIN)/python -m pip freeze --exclude-editable; } > constraints.new
+	mv constraints.new $(CONSTRAINTS)
+	@touch $(READY)
 
 clean:
 	rm -rf $(VENV)

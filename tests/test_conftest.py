@@ -4,7 +4,6 @@ import socket
 import urllib.request
 
 import pytest
-
 from conftest import PROXY_VARIABLES, NetworkBlocked
 
 

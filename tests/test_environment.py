@@ -75,6 +75,7 @@ def test_setup_starts_a_fresh_claims_summary():
     assert utils.claims.checked_claims() == []
 
 
+@pytest.mark.kernel
 def test_import_and_training_are_silent_in_a_fresh_process():
     """No TensorFlow C++ log line may reach stderr: nbval would see it as an output."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TF_")}
@@ -89,6 +90,7 @@ def test_import_and_training_are_silent_in_a_fresh_process():
     assert result.stdout == expected + ", op determinism on.\n"
 
 
+@pytest.mark.kernel
 def test_importing_tensorflow_first_is_pointed_out():
     script = "import tensorflow, utils; utils.setup()"
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

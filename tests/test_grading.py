@@ -14,6 +14,8 @@ import pytest
 from tools import labs
 from tools.grading import batch as grading
 
+pytestmark = pytest.mark.kernel   # starts kernels: not in `make check`
+
 LAB = labs.SOLUTIONS / "01_activations.ipynb"
 FULL = {"ex1": 3, "ex2": 3, "ex3": 4, "ex4": 3}
 
@@ -107,7 +109,8 @@ CASES = {
                      {**FULL, "ex3": 0, "ex4": 0}, "kernel died"),
     # 100 MiB written to the kernel's file descriptor 2, below sys.stderr: ipykernel forwards it as
     # output, which the grader caps (or the cell's time limit stops); the batch goes on.
-    "floods_stderr": (lambda: with_answer("ex3-answer", "import os\nfor _ in range(100):\n    os.write(2, b'x' * 2**20)\n"),
+    "floods_stderr": (lambda: with_answer("ex3-answer",
+                                          "import os\nfor _ in range(100):\n    os.write(2, b'x' * 2**20)\n"),
                       {**FULL, "ex3": 0, "ex4": 0}, "graded"),
     "memory_hog": (lambda: with_answer("ex2-answer", "hog = np.ones((3 * 2**30) // 8)\n"),
                    {**FULL, "ex2": 0, "ex3": 0, "ex4": 0}, "memory limit"),
@@ -172,7 +175,8 @@ def test_feedback_says_why(graded):
     assert "could not be read" in text("not_a_notebook")
     assert "were not run" in text("added_scratch_cell")
     # After grading, a failed hidden check says what it checked and what came back.
-    assert "✗ `ex2-hidden` (2 pt): TensorFlow's gradient is 1 for z > 0 and 0.3 for z < 0: got None" in text("numpy_leaky_relu")
+    assert ("✗ `ex2-hidden` (2 pt): TensorFlow's gradient is 1 for z > 0 and 0.3 for z < 0: got None"
+            in text("numpy_leaky_relu"))
     assert max(p.stat().st_size for p in (out / "feedback").iterdir()) < 20_000
 
 

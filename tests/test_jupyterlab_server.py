@@ -14,7 +14,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-import websocket   # websocket-client, a dependency of jupyter_server
+import websocket  # websocket-client, a dependency of jupyter_server
+
+pytestmark = pytest.mark.kernel   # starts kernels: not in `make check`
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -46,7 +48,8 @@ def server(tmp_path_factory):
            "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces")}
     command = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
                f"--ServerApp.port={port}", "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
-               f"--ServerApp.root_dir={ROOT}", "--LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb"] + (["--allow-root"] if os.geteuid() == 0 else [])
+               f"--ServerApp.root_dir={ROOT}", "--LabApp.default_url=/lab/tree/notebooks/00_start_here.ipynb",
+               *(["--allow-root"] if os.geteuid() == 0 else [])]
     log = open(home / "server.log", "w")
     process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
     lab = Server(port, token)
@@ -96,7 +99,8 @@ def run_in_kernel(server, kernel_id, code, timeout=60):
         "header": {"msg_id": msg_id, "msg_type": "execute_request", "username": "test", "session": uuid.uuid4().hex,
                    "version": "5.3", "date": ""},
         "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-        "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {}, "allow_stdin": False}}))
+        "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+                    "allow_stdin": False}}))
     out, deadline = [], time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:

@@ -31,7 +31,8 @@ def control(name, spec, value):
         low, high, *step = spec
         integer = all(isinstance(v, int) for v in spec)
         slider = widgets.IntSlider if integer else widgets.FloatSlider
-        return slider(value=value, min=low, max=high, step=(step[0] if step else (1 if integer else (high - low) / 100)),
+        step = step[0] if step else (1 if integer else (high - low) / 100)
+        return slider(value=value, min=low, max=high, step=step,
                       description=name, continuous_update=False)
     if isinstance(spec, list):   # numbers to choose among
         return widgets.SelectionSlider(options=spec, value=value, description=name, continuous_update=False)
@@ -70,7 +71,8 @@ def signal_through_depth(depth=20, std_factor=1.41, activation="relu", width=256
     left.semilogy(np.arange(1, depth + 1), np.maximum(stds, 1e-30), "o-", markersize=3)
     finite = [v for v in stds if np.isfinite(v) and v > 0] or [1.0]
     left.set_ylim(min(1e-2, min(finite) / 3), max(1e2, max(finite) * 3))   # a flat line looks flat
-    left.set(xlabel="layer", ylabel="std of the layer's output", title=f"{activation}, kernel std = {std_factor:.2f}/√{width}")
+    left.set(xlabel="layer", ylabel="std of the layer's output",
+             title=f"{activation}, kernel std = {std_factor:.2f}/√{width}")
     for values, label in ((first, "layer 1"), (h, f"layer {depth}")):
         values = values.ravel()
         values = values[np.isfinite(values)]

@@ -37,6 +37,7 @@ from tools.grading.submission import grade_one
 from tools.labs import exercises
 from utils.course import ROOT, labs
 
+
 def find_submissions(folder):
     """{student: path}, sorted; the student is the file's stem, or its first folder (nbgrader's layout)."""
     folder = Path(folder)
@@ -124,7 +125,8 @@ def score(lab_exercises, result):
 
 def feedback(student, lab_name, scored, result):
     total, most = sum(p for _, p, _ in scored), sum(e.points for e, _, _ in scored)
-    text = [f"# {lab_name}: feedback for {student}", "", f"**{total} / {most} points** (status: {result['status']})", ""]
+    text = [f"# {lab_name}: feedback for {student}", "",
+            f"**{total} / {most} points** (status: {result['status']})", ""]
     text += [f"- {note}" for note in result["notes"]] + ([""] if result["notes"] else [])
     for exercise, points, lines in scored:
         text += [f"## Exercise {exercise.key[2:]}: {exercise.title} ({points} / {exercise.points})", ""]
@@ -140,7 +142,8 @@ def grade_folder(lab, folder, out, workers=None, timeout=120, memory_mib=2048, c
     submissions = find_submissions(folder)
     index, count = shard
     submissions = {s: p for i, (s, p) in enumerate(submissions.items()) if i % count == index - 1}
-    workers = workers or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = workers or max(1, cores or 1)
     out = Path(out)
     (out / "feedback").mkdir(parents=True, exist_ok=True)
     results = {}

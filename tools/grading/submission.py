@@ -129,12 +129,13 @@ def run_test(code, lab):
     """Run one test cell's code here, against the kernel; (passed, message)."""
     import numpy
     try:
-        exec(compile(code, "<test>", "exec"), {"lab": lab, "np": numpy, "__name__": "labtest"})  # noqa: S102
+        exec(compile(code, "<test>", "exec"), {"lab": lab, "np": numpy, "__name__": "labtest"})
     except AssertionError as failure:
         return {"passed": False, "message": clean(failure) or "a check failed"}
     except SubmissionError as failure:
         return {"passed": False, "message": clean(failure)}
     except Exception as failure:   # the student's value broke the test's arithmetic, e.g. a wrong shape
-        return {"passed": False, "message": clean(f"the test could not use your result: {type(failure).__name__}: {failure}")}
+        why = f"the test could not use your result: {type(failure).__name__}: {failure}"
+        return {"passed": False, "message": clean(why)}
     return {"passed": True, "message": ""}
 
