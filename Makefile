@@ -91,8 +91,11 @@ exact-cells: $(READY)
 run: $(READY)
 	$(BIN)/python -m tools.run --workers $(WORKERS) $(NB)
 
+# The run times go to benchmarks/, notebook 00's map and the README's tables.
 benchmark: $(READY)
 	COURSE_SCALE=default $(BIN)/python benchmarks/run.py $(NB)
+	COURSE_SCALE=default $(BIN)/python -m tools.run --store $(FIRST_NOTEBOOK)
+	$(BIN)/python -m tools.docs
 
 notebooks: $(READY)
 	@test "$(SCALE)" = default || { echo "committed outputs are the default scale's: run make notebooks without SCALE"; exit 2; }
@@ -102,9 +105,8 @@ notebooks: $(READY)
 # notebook 00's map, and the README's tables, in one command.
 publish: $(READY)
 	@test -n "$(NB)" || { echo "usage: make publish NB=notebooks/NN_name.ipynb"; exit 2; }
-	COURSE_SCALE=default $(BIN)/python benchmarks/run.py $(NB)
-	COURSE_SCALE=default $(BIN)/python -m tools.run --store --workers $(WORKERS) $(NB) $(FIRST_NOTEBOOK)
-	$(BIN)/python -m tools.docs
+	COURSE_SCALE=default $(BIN)/python -m tools.run --store --workers $(WORKERS) $(NB)
+	$(MAKE) benchmark NB="$(NB)"
 
 labs: $(READY)
 	$(BIN)/python -m tools.labs
