@@ -30,6 +30,8 @@ _HOME = {  # name -> the module that defines it; loaded on first use, so tools t
     "VersionError": "environment", "check_versions": "environment", "setup": "environment",
     "at_scale": "environment", "scale": "environment",
     "Maxout": "layers",
+    "LINE_STYLES": "landscapes", "plot_paths": "landscapes",
+    "train_many": "loop",
     "evaluate": "models", "make_mlp": "models", "make_optimizer": "models", "train": "models",
     "train_models": "models", "train_seeds": "models",
     "plot_history": "plots", "plot_per_layer": "plots",
