@@ -21,7 +21,8 @@ SLOW_SECONDS = 120   # a failing test that took longer says so: a loaded machine
 def pytest_addoption(parser):
     group = parser.getgroup("course")
     group.addoption("--drift-report", default=None, help="write the claims drift table here (default build/drift.md)")
-    group.addoption("--claims-baseline", default=None, help=f"the baseline to hold claims to (default {drift.BASELINE})")
+    group.addoption("--claims-baseline", default=None,
+                    help=f"the baseline to hold claims to (default {drift.BASELINE})")
     group.addoption("--exactness-report", default=None,
                     help="write, per notebook cell, whether its outputs equal the stored ones (JSON)")
 
