@@ -37,7 +37,7 @@ def test_a_regression_run_refuses_another_tensorflow_and_says_how_to_fix(monkeyp
     with pytest.raises(utils.VersionError) as error:
         utils.check_versions("2.20.0", "3.11.3", (3, 11), strict=True)
     message = str(error.value)
-    assert "TensorFlow 2.20.0 with Keras 3.11.3" in message and "TensorFlow 2.21 with Keras 3" in message
+    assert "TensorFlow 2.20.0 with Keras 3.11.3" in message and "TensorFlow 2.21 and Keras 3" in message
     assert "make test" in message and "make clean venv" in message and environment.ALLOW_OTHER_VERSIONS in message
 
 

@@ -82,7 +82,7 @@ def _how_to_get_the_tested_versions():
 
 
 def _tested():
-    return f"TensorFlow {REQUIRED_TF} with Keras {REQUIRED_KERAS_MAJOR}"
+    return f"TensorFlow {REQUIRED_TF} and Keras {REQUIRED_KERAS_MAJOR}"
 
 
 def check_versions(tf_version, keras_version, python_version=sys.version_info[:2], strict=None):
