@@ -103,10 +103,26 @@ def test_nbgrader_generates_our_student_version_and_autogrades_a_lab(tmp_path):
 
     submit(folder, "solution", source)
     submit(folder, "untouched", labs.student_path(source))
+    cheat = tmp_path / "cheat" / source.name   # a wrong exercise 1 that disables the check it would fail
+    cheat.parent.mkdir()
+    notebook = nbformat.read(source, as_version=4)
+    next(cell for cell in notebook.cells if labs.grade_id(cell) == "ex1-answer").source = (
+        "lab.check_close = lambda *args, **kwargs: None\n\ndef sigmoid_derivative(z):\n    return 0 * z\n")
+    nbformat.write(notebook, cheat)
+    submit(folder, "cheat", cheat)
     graded = nbgrader(folder, "autograde", "lab01", "--create")
     assert graded.returncode == 0, graded.stderr[-3000:]
     points = sum(e.points for e in labs.exercises(nbformat.read(source, as_version=4)))
-    assert grades(folder) == {"solution": (points, points), "untouched": (0.0, points)}
+    # nbgrader runs the tests in the student's kernel: the patched check passes the wrong answer
+    assert grades(folder) == {"solution": (points, points), "untouched": (0.0, points), "cheat": (points, points)}
+    ours = subprocess.run([sys.executable, "-m", "tools.grading", "grade", "01", str(cheat.parent), "--out",
+                           str(tmp_path / "ours")], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert ours.returncode == 0, ours.stderr[-3000:]
+    with open(tmp_path / "ours" / "grades.csv", encoding="utf-8") as file:
+        header, row = list(csv.reader(file))
+    total = next(i for i, name in enumerate(header) if name.startswith("total"))
+    ex1 = labs.exercises(notebook)[0].points
+    assert float(row[total]) == points - ex1   # ours asserts outside the kernel: exercise 1 scores 0
 
 
 @pytest.mark.integration
