@@ -121,7 +121,7 @@ def test_nbgrader_generates_our_student_version_and_autogrades_a_lab(tmp_path):
     with open(tmp_path / "ours" / "grades.csv", encoding="utf-8") as file:
         header, row = list(csv.reader(file))
     total = next(i for i, name in enumerate(header) if name.startswith("total"))
-    ex1 = labs.exercises(notebook)[0].points
+    ex1 = labs.exercises(nbformat.read(source, as_version=4))[0].points
     assert float(row[total]) == points - ex1   # ours asserts outside the kernel: exercise 1 scores 0
 
 
