@@ -74,7 +74,6 @@ def depth_profile(model, x, y, saturation=0.99):
 
     act_std: standard deviation of the layer's outputs (in float64; not finite once they overflowed);
     grad_rms: root mean square of d(loss)/d(kernel), ||gradient|| / sqrt(number of weights);
-    delta_norm: ||d(loss)/dz||, the backward signal at the layer's pre-activation;
     max_abs: largest |output|; saturated: share of outputs with |h| > `saturation` (for tanh);
     and first_overflow: the first layer (1-based) whose outputs overflowed float32, or None.
     """
@@ -84,7 +83,6 @@ def depth_profile(model, x, y, saturation=0.99):
         sizes = np.array([layer.kernel.shape.num_elements() for layer in weighted_layers(model)[:depth]])
         return {"act_std": np.array([h.astype(np.float64).std() for h in outputs]),
                 "grad_rms": gradient_norms(model, x, y)[:depth] / np.sqrt(sizes),
-                "delta_norm": np.array([s["delta_norm"] for s in backprop_stats(model, x, y)[:depth]]),
                 "max_abs": np.array([np.abs(h).max() for h in outputs]),
                 "saturated": np.array([np.mean(np.abs(h) > saturation) for h in outputs]),
                 "first_overflow": next((i + 1 for i, h in enumerate(outputs) if np.isinf(h).any()), None)}
