@@ -36,6 +36,8 @@ _HOME = {  # name -> the module that defines it; loaded on first use, so tools t
     "activation_stats": "probes", "backprop_stats": "probes", "gradient_norms": "probes",
     "layer_outputs": "probes", "predict_in_training_mode": "probes", "unchanged_state": "probes",
     "value_and_derivative": "probes",
+    "EpochProbe": "signals", "dense_preactivation": "signals", "layer_signals": "signals",
+    "training_mode_accuracy": "signals",
     "fmt": "report", "fmt_seconds": "report", "show_table": "report",
 }
 __all__ = sorted(_HOME)
