@@ -88,3 +88,18 @@ def test_training_mode_accuracy_uses_each_batch_size_and_leaves_the_model_alone(
     for size, accuracy in zip((2, 64), accuracies):
         expected = np.mean(utils.predict_in_training_mode(model, x, size).argmax(axis=1) == y)
         assert accuracy == pytest.approx(expected)
+
+
+def test_run_summary_reads_the_final_and_the_best_epoch(small):
+    held_out = small._replace(x_test=small.x_test[:200], y_test=small.y_test[:200])
+    run, = utils.train_seeds(lambda seed: utils.make_mlp(1, 16, seed=seed), held_out, [5], epochs=4)
+    summary, history = utils.run_summary(run, held_out), run["history"]
+    best = int(np.argmin(history["test_loss"]))
+    assert summary["best_epoch"] == best + 1
+    assert summary["best_held_out_loss"] == history["test_loss"][best]
+    assert summary["accuracy_at_best"] == history["test_accuracy"][best]
+    assert summary["fit_loss_at_best"] == history["loss"][best]
+    assert summary["fit_train_accuracy"] == history["accuracy"][-1]
+    assert summary["held_out_loss"] == pytest.approx(history["test_loss"][-1], rel=1e-6)
+    loss, accuracy = utils.evaluate(run["model"], held_out.x_train, held_out.y_train)
+    assert (summary["train_loss"], summary["train_accuracy"]) == (loss, accuracy)

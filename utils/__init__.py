@@ -38,6 +38,7 @@ _HOME = {  # name -> the module that defines it; loaded on first use, so tools t
     "value_and_derivative": "probes",
     "EpochProbe": "signals", "dense_preactivation": "signals", "layer_signals": "signals",
     "training_mode_accuracy": "signals",
+    "run_summary": "summaries",
     "fmt": "report", "fmt_seconds": "report", "show_table": "report",
 }
 __all__ = sorted(_HOME)
