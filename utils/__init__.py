@@ -42,6 +42,9 @@ _HOME = {  # name -> the module that defines it; loaded on first use, so tools t
     "activation_stats": "probes", "backprop_stats": "probes", "gradient_norms": "probes",
     "layer_outputs": "probes", "predict_in_training_mode": "probes", "unchanged_state": "probes",
     "value_and_derivative": "probes",
+    "EpochProbe": "signals", "dense_preactivation": "signals", "layer_signals": "signals",
+    "training_mode_accuracy": "signals",
+    "run_summary": "summaries",
     "fmt": "report", "fmt_seconds": "report", "show_table": "report",
 }
 __all__ = sorted(_HOME)
