@@ -44,12 +44,6 @@ def test_notebook_was_run_once_top_to_bottom(path):
     assert counts == list(range(1, len(counts) + 1)), f"{path.name}: run `make notebooks NB={path.relative_to(ROOT)}`"
 
 
-def is_unchecked_animation(cell, out):
-    """An SVG animation (utils.animate_paths) in a cell nbval does not compare; its static twin is a PNG."""
-    source = "".join(cell["source"])
-    return source.startswith("# NBVAL_IGNORE_OUTPUT") and "<animateMotion" in "".join(out["data"]["image/svg+xml"])
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_outputs_are_clean(path):
     assert path.stat().st_size < MAX_BYTES, f"{path.name} is {path.stat().st_size} bytes"
@@ -61,8 +55,6 @@ def test_outputs_are_clean(path):
             assert out["output_type"] != "error", f"code cell {i}: error output"
             assert out.get("name") != "stderr", f"code cell {i}: stderr output {''.join(out['text'])[:200]}"
             images = [mime for mime in out.get("data", {}) if mime.startswith("image/")]
-            if images == ["image/svg+xml"] and is_unchecked_animation(cell, out):
-                continue
             assert images in ([], ["image/png"]), f"code cell {i}: plots must be PNG, found {images}"
         for text in output_texts(cell):
             assert not MACHINE_PATH.search(text), f"code cell {i}: machine path in {text[:200]!r}"
