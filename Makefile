@@ -55,6 +55,11 @@ $(READY): requirements.txt $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -r requirements.txt -c $(CONSTRAINTS)
 	$(BIN)/python -c "import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()['purelib'], 'course.pth').write_text('$(CURDIR)\n')"
+	@# nbdime's drivers for .gitattributes, in this clone's git config, with the venv's absolute path
+	@if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+	  git config diff.jupyternotebook.command "$(CURDIR)/$(BIN)/git-nbdiffdriver diff" && \
+	  git config merge.jupyternotebook.driver "$(CURDIR)/$(BIN)/git-nbmergedriver merge %O %A %B %L %P" && \
+	  git config merge.jupyternotebook.name "nbdime notebook merge"; fi
 	@touch $(READY)
 
 # Kernels talk to JupyterLab over Unix sockets rather than unencrypted TCP on loopback (no warning at each

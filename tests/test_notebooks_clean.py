@@ -2,7 +2,10 @@
 import json
 import pathlib
 import re
+import subprocess
+import sys
 
+import nbformat
 import pytest
 
 from tools import colab
@@ -87,3 +90,19 @@ def test_every_notebook_on_disk_is_in_the_registry():
                for p in (ROOT / folder).glob("[0-9]*.ipynb")}
     listed = {step.path for step in course.steps()} | {step.solution for step in course.labs()}
     assert on_disk == listed, f"add to utils/course.py: {sorted(on_disk - listed)}; missing: {sorted(listed - on_disk)}"
+
+
+def test_notebook_diffs_are_cell_by_cell(tmp_path):
+    """.gitattributes sends notebooks to nbdime (make venv registers its drivers): a changed line of source
+    shows as that line, not as a JSON hunk, and a stored image does not flood the diff."""
+    assert "*.ipynb diff=jupyternotebook merge=jupyternotebook" in (ROOT / ".gitattributes").read_text()
+    before = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1\nprint(x)")])
+    after = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 2\nprint(x)")])
+    after.cells[0].outputs = [nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo" * 500})]
+    nbformat.write(before, tmp_path / "a.ipynb")
+    nbformat.write(after, tmp_path / "b.ipynb")
+    nbdiff = pathlib.Path(sys.executable).parent / "nbdiff"
+    out = subprocess.run([nbdiff, "--no-color", tmp_path / "a.ipynb", tmp_path / "b.ipynb"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "-x = 1" in out and "+x = 2" in out, out
+    assert len(out) < 2000, f"{len(out)} characters for a one-line change"
