@@ -38,6 +38,8 @@ RUN_ALL = os.environ.get("COURSE_GRADER_FULL") == "1"
 # Honest cells of this lab take milliseconds of CPU: these limits are generous for them at any load.
 # A runaway loop reaches cell_cpu before cell_wall as long as it gets a tenth of a core.
 LIMITS = Limits(cpu=20, cell_cpu=1, wall=120, cell_wall=10, memory_mib=512, start=120, grace=5)
+# For the limits on a whole submission: cells may run long, the notebook may not.
+WHOLE = Limits(cpu=6, cell_cpu=100, wall=30, cell_wall=100, memory_mib=256, start=120, grace=5)
 MARKER = f"labkit-attack-{uuid.uuid4().hex[:12]}"   # in every file or process an attack leaves behind
 HAS_BWRAP = sandbox.check_bwrap(grading.ROOT) is None
 needs_bwrap = pytest.mark.skipif(not HAS_BWRAP, reason="bubblewrap cannot make a sandbox here")
@@ -89,10 +91,11 @@ class Case:
     status: str = "graded"
     says: tuple = ()             # substrings of the feedback
     fast: bool = False           # graded by make test too
+    limits: Limits = LIMITS      # the batch it is graded in
 
 
-def case(name, make, points, status="graded", says=(), fast=False):
-    CASES_[name] = Case(make, points, status, tuple(says), fast)
+def case(name, make, points, status="graded", says=(), fast=False, limits=LIMITS):
+    CASES_[name] = Case(make, points, status, tuple(says), fast, limits)
 
 
 # --- the kernel's view: no repository, no solutions, no classmates ---------------------------
@@ -294,6 +297,44 @@ import subprocess
 sleepers = [subprocess.Popen(["sleep", "60"]) for _ in range(300)]
 """)), {**FULL, "ex3": 0}, "process limit", says=("more than 256 processes",))
 
+case("thread_bomb", lambda: with_answer("ex3", lingering("""
+import threading, time
+threads = []
+for _ in range(5000):
+    try:
+        threads.append(threading.Thread(target=time.sleep, args=(60,), daemon=True))
+        threads[-1].start()
+    except RuntimeError:
+        break
+""")), {**FULL, "ex3": 0}, "process limit", says=("4096 threads",))
+
+case("socket_flood", lambda: with_answer("ex3", lingering("""
+import os, socket
+for _ in range(8):
+    if os.fork() == 0:
+        os.closerange(3, 1024)
+        pairs = [socket.socketpair() for _ in range(500)]
+        import time
+        time.sleep(60)
+""")), {**FULL, "ex3": 0}, "process limit", says=("2048 sockets",))
+
+case("empty_files", lambda: with_answer("ex3", lingering("""
+import os
+os.makedirs("/tmp/many", exist_ok=True)
+for i in range(1_000_000):
+    os.mknod(f"/tmp/many/{i}")
+""")), {**FULL, "ex3": 0}, "memory limit", limits=WHOLE)
+
+case("cpu_in_daemons", lambda: with_answer("ex3", lingering("""
+import subprocess, sys
+for _ in range(2):
+    subprocess.Popen([sys.executable, "-c", "import os\\nif os.fork(): os._exit(0)\\nos.setsid()\\nwhile True: pass"])
+""")), {**FULL, "ex3": 0}, "time limit", says=("CPU time limit (100 s of CPU time per cell, 6 s for the whole",),
+     limits=WHOLE)
+
+case("waits_forever", lambda: with_answer("ex3", lingering("")), {**FULL, "ex3": 0}, "time limit",
+     says=("ran longer than its time limit (100 s per cell, 30 s for the whole notebook)",), limits=WHOLE)
+
 case("cpu_loop", lambda: with_answer("ex2", "while True:\n    pass\n"), {**FULL, "ex2": 0},
      says=("CPU time limit",), fast=True)
 
@@ -310,7 +351,7 @@ case("kernel_crash", lambda: with_answer("ex3", "import os\nos._exit(1)\n"), {**
 case("prints_20_mib", lambda: with_answer("ex1", "print('x' * 20_000_000)\n" + SOLUTION["ex1"]), FULL)
 
 case("prints_50_mib", lambda: with_answer("ex2", "print('x' * 50_000_000)\n" + SOLUTION["ex2"]),
-     {**FULL, "ex2": 0, "ex3": 0}, "output limit", says=("more data at once than it accepts",))
+     {**FULL, "ex2": 0, "ex3": 0}, "output limit", says=("more data than it accepts (32 MiB at once",))
 
 case("floods_stderr_below_python", lambda: with_answer("ex3", (
     "import os\nfor _ in range(20):\n    os.write(2, b'x' * 2**20)\n" + SOLUTION["ex3"])), FULL)
@@ -410,28 +451,38 @@ def read_grades(path):
         return {row["student"]: row for row in csv.DictReader(handle)}
 
 
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory):
+def _grade(tmp_path_factory, limits):
     if not HAS_BWRAP:
         pytest.skip("bubblewrap cannot make a sandbox here")
+    cases = {name: c for name, c in selected().items() if c.limits == limits}
     folder = tmp_path_factory.mktemp("submissions")
     write(folder, "alice", solution())   # a classmate with the right answers
-    for name, c in selected().items():
+    for name, c in cases.items():
         write(folder, name, c.make())
     out = tmp_path_factory.mktemp("grades")
     os.environ["LABKIT_TEST_SECRET"] = "a token of the teacher's"   # the attacks look for it
     try:
-        grading.grade_folder(LAB, folder, out, workers=2, limits=LIMITS)
+        grading.grade_folder(LAB, folder, out, workers=2, limits=limits)
     finally:
         del os.environ["LABKIT_TEST_SECRET"]
     return folder, out
 
 
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    return _grade(tmp_path_factory, LIMITS)
+
+
+@pytest.fixture(scope="module")
+def graded_whole(tmp_path_factory):
+    return _grade(tmp_path_factory, WHOLE)
+
+
 @pytest.mark.parametrize("name", list(CASES_))
-def test_attack_is_scored_as_expected(graded, name):
+def test_attack_is_scored_as_expected(request, name):
     if name not in selected():
         pytest.skip("in make test-grader (COURSE_GRADER_FULL=1)")
-    _, out = graded
+    _, out = request.getfixturevalue("graded" if CASES_[name].limits == LIMITS else "graded_whole")
     row = read_grades(out / "grades.csv")[name]
     feedback = (out / "feedback" / f"{name}.md").read_text(encoding="utf-8")
     got = {key: int(row[f"{key} (2)"]) for key in FULL}
@@ -491,6 +542,10 @@ def test_odd_inputs_are_scored_rows_with_reasons(tmp_path):
     (folder / "deep_json.ipynb").write_bytes(b"[" * 100_000 + b"]" * 100_000)
     (folder / "too_large.ipynb").write_bytes(b" " * (21 * 2**20))
     os.symlink(LAB, folder / "link_to_the_solution.ipynb")
+    try:
+        os.link(LAB, folder / "hard_link_to_the_solution.ipynb")
+    except OSError:   # another file system: a hard link is impossible, and so is this attack
+        (folder / "hard_link_to_the_solution.ipynb").write_bytes(b"")
     os.symlink(folder / "empty.ipynb", folder / "link_to_a_classmate.ipynb")
     os.symlink(LAB.parent, folder / "linked_folder")
     os.mkfifo(folder / "a_pipe.ipynb")
@@ -511,6 +566,8 @@ def test_odd_inputs_are_scored_rows_with_reasons(tmp_path):
         "empty": "the file is empty", "binary_garbage": "not text (UTF-8)", "not_json": "JSON error",
         "no_cells": "no list of cells", "nbformat_3": "format is 3, not 4", "deep_json": "nested too deeply",
         "too_large": "larger than 20 MiB", "link_to_the_solution": "symbolic link (to a file)",
+        "hard_link_to_the_solution": ("the lab's own source file" if os.stat(LAB).st_dev == os.stat(folder).st_dev
+                                      else "the file is empty"),
         "link_to_a_classmate": "symbolic link", "linked_folder": "symbolic link (to a folder)",
         "a_pipe": "not a regular file",
     }
@@ -522,7 +579,7 @@ def test_odd_inputs_are_scored_rows_with_reasons(tmp_path):
     # Names: formulas stay text, odd characters are escaped, and every student has a feedback file of its own.
     expected = {"'=1+1", "'@SUM(A1)", "caf\\xe9", "bob", "carol/Anna Lee", "carol/Anna_Lee", "carol/anna_lee"}
     assert expected <= set(grades)
-    assert len(rows) == len(grades) == len(list((out / "feedback").iterdir())) == 18
+    assert len(rows) == len(grades) == len(list((out / "feedback").iterdir())) == 19
     names = [path.name.lower() for path in (out / "feedback").iterdir()]
     assert len(set(names)) == len(names)
     assert all(stat.S_ISREG(os.lstat(path).st_mode) for path in (out / "feedback").iterdir())

@@ -51,28 +51,32 @@ def pack(value):
 
     Tuples become lists, dict keys strings, numbers 0-d arrays. TypeError for anything else, a value
     nested deeper than MAX_DEPTH, with more than MAX_ITEMS items or larger than MAX_VALUE_BYTES.
+    The bytes are a header (a flat JSON list of items, in order) and the data of the strings and arrays.
     """
-    nodes, arrays, size = [], [], 0
+    nodes, chunks, size = [], [], 0
     stack = [(value, 0)]
     while stack:
         item, depth = stack.pop()
         if len(nodes) >= MAX_ITEMS:
             raise TypeError(f"the value has more than {MAX_ITEMS:,} items")
-        if isinstance(item, dict):
+        if isinstance(item, (dict, list, tuple)):
             if depth >= MAX_DEPTH:
                 raise TypeError(f"the value is nested deeper than {MAX_DEPTH} levels")
+            if len(item) > MAX_ITEMS:
+                raise TypeError(f"the value has more than {MAX_ITEMS:,} items")
+        if isinstance(item, dict):
             nodes.append(["d", len(item)])
             for key, val in reversed(list(item.items())):
                 stack.append((val, depth + 1))
                 stack.append((str(key), depth + 1))
         elif isinstance(item, (list, tuple)):
-            if depth >= MAX_DEPTH:
-                raise TypeError(f"the value is nested deeper than {MAX_DEPTH} levels")
             nodes.append(["l", len(item)])
             stack.extend((val, depth + 1) for val in reversed(item))
         elif isinstance(item, str):
-            nodes.append(["s", _text(str(item))])
-            size += len(item)
+            data = _text(str(item)).encode("utf-8")
+            nodes.append(["s", len(data)])
+            chunks.append(data)
+            size += len(data)
         elif item is None:
             nodes.append(["n"])
         else:
@@ -80,19 +84,23 @@ def pack(value):
             if array.dtype.kind not in "biufcSU":
                 raise TypeError(f"cannot send a value of type {type(item).__name__}; "
                                 "return numbers, arrays, strings, lists or dicts")
-            nodes.append(["a", array.dtype.str, list(array.shape), len(arrays)])
-            arrays.append(array)
             size += array.nbytes
+            if size > MAX_VALUE_BYTES:
+                break
+            nodes.append(["a", array.dtype.str, list(array.shape)])
+            chunks.append(array.tobytes())
         if size > MAX_VALUE_BYTES:
-            raise TypeError(f"the value is larger than {MAX_VALUE_BYTES // 2**20} MiB")
-    header = json.dumps(nodes).encode("utf-8")
-    return b"".join([WIRE_MAGIC, len(header).to_bytes(8, "little"), header] + [a.tobytes() for a in arrays])
+            break
+    if size > MAX_VALUE_BYTES:
+        raise TypeError(f"the value is larger than {MAX_VALUE_BYTES // 2**20} MiB")
+    header = json.dumps(nodes).encode("ascii")
+    return b"".join([WIRE_MAGIC, len(header).to_bytes(8, "little"), header] + chunks)
 
 
 def unpack(data):
     """The value `pack` encoded. ValueError (with a reason) for bytes that are not such a value,
     whatever they contain: nothing is unpickled, decompressed or decoded recursively, and the
-    result is never larger than the bytes given."""
+    result is never much larger than the bytes given."""
     data = memoryview(data)
     if len(data) > MAX_VALUE_BYTES + 2**20:
         raise ValueError(f"the value is larger than {MAX_VALUE_BYTES // 2**20} MiB")
@@ -102,17 +110,28 @@ def unpack(data):
     end = start + int.from_bytes(data[len(WIRE_MAGIC):start], "little")
     if end > len(data):
         raise ValueError("the value is cut short")
+    header = bytes(data[start:end])
+    # Each item is a list of its own and an array's shape one more: more brackets than that, and the
+    # header would be nested, or longer than MAX_ITEMS, before JSON is even read.
+    if header.count(b"[") > 2 * MAX_ITEMS + 1:
+        raise ValueError(f"the value's structure is unreadable (more than {MAX_ITEMS:,} items)")
     try:
-        nodes = json.loads(bytes(data[start:end]).decode("utf-8"))
+        nodes = json.loads(header.decode("ascii"))
     except (ValueError, RecursionError):
         raise ValueError("the value's structure is unreadable") from None
     if not isinstance(nodes, list) or not 0 < len(nodes) <= MAX_ITEMS:
         raise ValueError("the value's structure is unreadable")
     offset = end
 
-    def array(node):
+    def take(nbytes):
         nonlocal offset
-        if len(node) != 4 or not isinstance(node[1], str) or not _DTYPE.fullmatch(node[1]):
+        if nbytes > len(data) - offset:
+            raise ValueError("the value is cut short")
+        offset += nbytes
+        return data[offset - nbytes:offset]
+
+    def array(node):
+        if len(node) != 3 or not isinstance(node[1], str) or not _DTYPE.fullmatch(node[1]):
             raise ValueError("an array of an unknown type")
         shape = node[2]
         if (not isinstance(shape, list) or len(shape) > 32
@@ -122,16 +141,20 @@ def unpack(data):
         if dtype.itemsize == 0:
             raise ValueError("an array of an unknown type")
         nbytes = dtype.itemsize * int(np.prod(shape, dtype=object))
-        if nbytes > len(data) - offset:
-            raise ValueError("the value is cut short")
-        values = np.frombuffer(data[offset:offset + nbytes], dtype=dtype).reshape(tuple(shape)).copy()
-        offset += nbytes
-        return values
+        return np.frombuffer(take(nbytes), dtype=dtype).reshape(tuple(shape)).copy()
+
+    def text(node):
+        if len(node) != 2 or type(node[1]) is not int or node[1] < 0:
+            raise ValueError("a string of an impossible length")
+        try:
+            return str(take(node[1]), "utf-8")
+        except UnicodeDecodeError:
+            raise ValueError("a string that is not valid text (UTF-8)") from None
 
     def leaf(node):
         kind = node[0]
-        if kind == "s" and len(node) == 2 and isinstance(node[1], str):
-            return _text(node[1])
+        if kind == "s":
+            return text(node)
         if kind == "n" and len(node) == 1:
             return None
         if kind == "a":
@@ -140,41 +163,38 @@ def unpack(data):
 
     # Containers under construction: [container, items still to come, pending dict key].
     done, result, stack = False, None, []
-    try:
-        for node in nodes:
-            if not isinstance(node, list) or not node or not isinstance(node[0], str):
-                raise ValueError("an item of an unknown kind")
-            if node[0] in ("l", "d"):
-                if len(node) != 2 or type(node[1]) is not int or not 0 <= node[1] <= MAX_ITEMS:
-                    raise ValueError("a list or dict of an impossible length")
-                item = [] if node[0] == "l" else {}
+    for node in nodes:
+        if not isinstance(node, list) or not node or not isinstance(node[0], str):
+            raise ValueError("an item of an unknown kind")
+        if node[0] in ("l", "d"):
+            if len(node) != 2 or type(node[1]) is not int or not 0 <= node[1] <= MAX_ITEMS:
+                raise ValueError("a list or dict of an impossible length")
+            item = [] if node[0] == "l" else {}
+        else:
+            item = leaf(node)
+        if stack:
+            parent = stack[-1]
+            if isinstance(parent[0], list):
+                parent[0].append(item)
+            elif parent[2] is None:
+                if not isinstance(item, str):
+                    raise ValueError("a dict key that is not a string")
+                parent[2] = item
+                continue
             else:
-                item = leaf(node)
-            if stack:
-                parent = stack[-1]
-                if isinstance(parent[0], list):
-                    parent[0].append(item)
-                elif parent[2] is None:
-                    if not isinstance(item, str):
-                        raise ValueError("a dict key that is not a string")
-                    parent[2] = item
-                    continue
-                else:
-                    parent[0][parent[2]] = item
-                    parent[2] = None
-                parent[1] -= 1
-            elif not done:
-                done, result = True, item
-            else:
-                raise ValueError("items after the end of the value")
-            if node[0] in ("l", "d") and node[1]:
-                if len(stack) >= MAX_DEPTH:
-                    raise ValueError(f"the value is nested deeper than {MAX_DEPTH} levels")
-                stack.append([item, node[1], None])
-            while stack and stack[-1][1] == 0:
-                stack.pop()
-    except TypeError as error:   # a lone surrogate
-        raise ValueError(str(error)) from None
+                parent[0][parent[2]] = item
+                parent[2] = None
+            parent[1] -= 1
+        elif not done:
+            done, result = True, item
+        else:
+            raise ValueError("items after the end of the value")
+        if node[0] in ("l", "d") and node[1]:
+            if len(stack) >= MAX_DEPTH:
+                raise ValueError(f"the value is nested deeper than {MAX_DEPTH} levels")
+            stack.append([item, node[1], None])
+        while stack and stack[-1][1] == 0:
+            stack.pop()
     if stack or not done or offset != len(data):
         raise ValueError("the value is cut short or has bytes left over")
     return result

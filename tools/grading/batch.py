@@ -76,9 +76,10 @@ def _stem(rel):
     return rel.name[:-len(".ipynb")] if rel.name.endswith(".ipynb") else rel.name
 
 
-def read_submission(path):
+def read_submission(path, sources=frozenset()):
     """The submission's bytes, or ValueError with the reason it cannot be graded. Never follows a
-    link and never blocks on a pipe: a submission must be a regular file of at most 20 MiB."""
+    link and never blocks on a pipe: a submission must be a regular file of at most 20 MiB, and not
+    one of the files in `sources` ((device, inode) pairs: the labs' sources, hard links included)."""
     try:
         info = os.lstat(path)
     except OSError as error:
@@ -99,6 +100,8 @@ def read_submission(path):
         info = os.fstat(handle.fileno())
         if not stat.S_ISREG(info.st_mode):
             raise ValueError("it is not a regular file")
+        if (info.st_dev, info.st_ino) in sources:
+            raise ValueError("it is the lab's own source file (a hard link to it), not a submission")
         if info.st_size > MAX_NOTEBOOK_BYTES:
             raise ValueError(f"the file is larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB")
         try:
@@ -264,10 +267,17 @@ def grade_folder(lab, folder, out, workers=None, limits=None, sandboxed=True, sh
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = workers or max(1, cores or 1)
     results = {}
+    sources = set()
+    for source in {lab_path, *(ROOT / step.solution for step in labs())}:
+        try:
+            info = os.stat(source)
+            sources.add((info.st_dev, info.st_ino))
+        except OSError:
+            pass
 
     def grade(student, path):
         try:
-            data = read_submission(path)
+            data = read_submission(path, frozenset(sources))
         except ValueError as error:
             return unreadable(error)
         return grade_in_worker(lab_path, data, limits, sandboxed)

@@ -17,6 +17,7 @@ from tools.grading.sandbox import KERNEL_DIR, Sandbox, Unsandboxed, Watcher
 from utils.labkit import RESULT_MARK
 
 MAX_MESSAGE_BYTES = 32 * 2**20    # one message from the kernel; a larger one closes its channel
+MAX_CELL_BYTES = 256 * 2**20      # all messages from the kernel while one cell runs
 MAX_RESULT_CHARS = 24 * 2**20     # one result line (a packed value, base64)
 MAX_MESSAGE_CHARS = 600           # per line of feedback
 ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
@@ -61,8 +62,11 @@ STOPPED = {
     "cpu": ("time limit", "the notebook used more than its CPU time limit ({cpu})"),
     "wall": ("time limit", "the notebook ran longer than its time limit ({wall})"),
     "memory": ("memory limit", "the notebook used more than its memory limit ({memory})"),
-    "processes": ("process limit", "the notebook started more than 256 processes"),
-    "flood": ("output limit", "the kernel sent the grader more data at once than it accepts (32 MiB)"),
+    "processes": ("process limit", "the notebook started more than 256 processes or 4096 threads"),
+    "sockets": ("process limit", "the notebook opened more than 2048 sockets"),
+    "flood": ("output limit", "the kernel sent the grader more data than it accepts (32 MiB at once, "
+                              "256 MiB per cell)"),
+    "unresponsive": ("kernel died", "the kernel stopped taking requests"),
     "dead": ("kernel died", "the kernel died (a crash, or its process was killed)"),
     "interrupt": ("time limit", "a cell over its time limit ignored the interrupt, so the kernel was stopped"),
 }
@@ -132,6 +136,7 @@ class Kernel:
         self.session = Session(key=key.encode("ascii"), signature_scheme="hmac-sha256", username="grader")
         self.context = zmq.Context()
         self.sockets, self._fds, self.monitor, self.flooded = {}, [], None, False
+        self.received = 0   # bytes from the kernel while the current cell runs
         self.log = open(os.path.join(workdir, "kernel.log"), "wb")
         memory_kib = limits.memory_mib * 1024
         self.box = (Sandbox if sandboxed else Unsandboxed)(workdir, view, connection, memory_kib, self.log)
@@ -163,6 +168,7 @@ class Kernel:
         for channel, (_, kind) in wanted.items():
             sock = self.context.socket(kind)
             sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.SNDTIMEO, 2000)   # a kernel that stops reading cannot block the grader
             sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
             sock.setsockopt(zmq.RCVHWM, 16)
             if kind == zmq.SUB:
@@ -185,6 +191,9 @@ class Kernel:
                     replied = True
             if replied and not published:
                 request = self._send("shell", "kernel_info_request", {})
+        if self.box.usage()[2] == 0:
+            raise RuntimeError("the grader cannot see the sandbox's processes (through /proc), so it could not hold "
+                               "the limits; is /proc mounted with hidepid?")
 
     def _check_starting(self, deadline):
         if not self.box.alive() or self.watcher.reason:
@@ -193,7 +202,12 @@ class Kernel:
             raise RuntimeError(f"the kernel did not start within {self.limits.start:g} s")
 
     def _send(self, channel, kind, content):
-        return self.session.send(self.sockets[channel], kind, content)["header"]["msg_id"]
+        """The request's msg_id; None when the kernel does not take it (its socket is full or gone)."""
+        import zmq
+        try:
+            return self.session.send(self.sockets[channel], kind, content)["header"]["msg_id"]
+        except zmq.ZMQError:
+            return None
 
     def _receive(self, timeout_ms):
         """(channel, message) pairs that arrived within timeout_ms (at most 200); malformed ones dropped."""
@@ -214,9 +228,11 @@ class Kernel:
             while sock in ready and len(got) < 200:
                 try:
                     frames = sock.recv_multipart(zmq.NOBLOCK, copy=True)
-                except zmq.Again:
-                    break
                 except zmq.ZMQError:
+                    break
+                self.received += sum(len(frame) for frame in frames)
+                if self.received > MAX_CELL_BYTES:
+                    self.flooded = True
                     break
                 try:
                     _, frames = self.session.feed_identities(frames, copy=True)
@@ -234,9 +250,12 @@ class Kernel:
         that passes a limit of the whole submission, dies, or ignores the interrupt is stopped for good."""
         if self.stopped:
             return Outcome("stopped", error=STATUS[self.stopped])
+        self.received = 0
         msg_id = self._send("shell", "execute_request", {
             "code": code, "silent": False, "store_history": False, "user_expressions": {},
             "allow_stdin": False, "stop_on_error": False})
+        if msg_id is None:
+            return self._stop(self._why() if self.watcher.reason or not self.box.alive() else "unresponsive")
         lines = ResultLines(nonce or "")
         cpu0, wall0, error = self.watcher.cpu, time.monotonic(), ""
         while True:

@@ -47,8 +47,11 @@ WORK = "/tmp/work"
 # The kernel's own limits, set inside before it starts (its processes inherit them).
 FILE_LIMIT = 64 * 2**20            # bytes per file it writes (RLIMIT_FSIZE)
 TASK_LIMIT = 2048                  # processes and threads (RLIMIT_NPROC; not enforced for root)
-OPEN_FILES = 4096                  # RLIMIT_NOFILE
+OPEN_FILES = 1024                  # RLIMIT_NOFILE
 PROCESS_LIMIT = 256                # processes the watcher allows (also where RLIMIT_NPROC is not enforced)
+THREAD_LIMIT = 4096                # threads of all processes
+SOCKET_LIMIT = 2048                # sockets (their buffers are kernel memory no process's size shows)
+INODE_KIB = 1                      # what a file in /tmp costs the kernel beyond its data, counted as memory
 
 LAUNCHER = """\
 import os, resource, sys
@@ -408,21 +411,23 @@ class Sandbox:
                            [*KERNEL_DIR.strip("/").split("/"), name])
 
     def usage(self):
-        """(memory KiB, CPU seconds, processes) of the whole sandbox, read from its own /proc (exactly
-        the processes of its PID namespace) and its /tmp (a tmpfs, so memory too). Memory is what each
-        process holds privately (see processes.private_kib); shared libraries are not counted."""
+        """(memory KiB, CPU seconds, processes, threads, sockets) of the whole sandbox, read from its own
+        /proc (exactly the processes of its PID namespace and the sockets of its network namespace) and
+        its /tmp (a tmpfs, so memory too, with what each file costs). Memory is what each process holds
+        privately (processes.private_kib); shared libraries are not counted."""
         base = f"/proc/{self.pid1}/root/proc"
-        memory, cpu, count = 0, 0.0, 0
+        memory, cpu, count, threads, sockets = 0, 0.0, 0, 0, 0
         try:
             names = [name for name in os.listdir(base) if name.isdigit()]
         except OSError:
-            return 0, 0.0, 0
+            return 0, 0.0, 0, 0, 0
         for name in names:
             try:
                 with open(f"{base}/{name}/stat", "rb") as handle:
                     data = handle.read(4096)
                 fields = data[data.rindex(b")") + 2:].split()
                 ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))   # utime, stime, cutime, cstime
+                threads += int(fields[17])
             except (OSError, ValueError, IndexError):
                 continue
             cpu += ticks / _CLOCK_TICKS
@@ -430,10 +435,15 @@ class Sandbox:
             count += 1
         try:
             fs = os.statvfs(f"/proc/{self.pid1}/root/tmp")
-            memory += (fs.f_blocks - fs.f_bfree) * fs.f_frsize // 1024
+            memory += (fs.f_blocks - fs.f_bfree) * fs.f_frsize // 1024 + (fs.f_files - fs.f_ffree) * INODE_KIB
         except OSError:
             pass
-        return memory, cpu, count
+        try:
+            with open(f"{base}/1/net/sockstat", "rb") as handle:   # "sockets: used N", its own network's
+                sockets = int(handle.readline().split()[2])
+        except (OSError, ValueError, IndexError):
+            pass
+        return memory, cpu, count, threads, sockets
 
     def alive(self):
         return self.process.poll() is None
@@ -505,7 +515,7 @@ class Unsandboxed:
     def usage(self):
         found = self.processes()
         memory, cpu = processes.usage(found)
-        return memory, cpu, len(found)
+        return memory, cpu, len(found), 0, 0
 
     def alive(self):
         return self.process.poll() is None
@@ -574,7 +584,7 @@ class Watcher(threading.Thread):
         while not self._stop.wait(self.interval):
             if not self.sandbox.alive():
                 return
-            memory_kib, cpu, count = self.sandbox.usage()
+            memory_kib, cpu, count, threads, sockets = self.sandbox.usage()
             self.cpu = max(self.cpu, cpu)
             self.peak_kib = max(self.peak_kib, memory_kib)
             own_kib = self._me.memory_info().rss // 1024
@@ -584,8 +594,10 @@ class Watcher(threading.Thread):
                 self.stop_sandbox("cpu")
             elif time.monotonic() - self.started_at > self.wall_limit:
                 self.stop_sandbox("wall")
-            elif count > PROCESS_LIMIT:
+            elif count > PROCESS_LIMIT or threads > THREAD_LIMIT:
                 self.stop_sandbox("processes")
+            elif sockets > SOCKET_LIMIT:
+                self.stop_sandbox("sockets")
             elif own_kib - self.worker_kib > 2**20:   # the kernel floods the grader with messages
                 self.stop_sandbox("flood")
 
