@@ -115,9 +115,10 @@ grade: $(READY)
 	@test -n "$(LAB)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade LAB=01 SUBMISSIONS=folder [OUT=folder] [SHARD=K/N] [NO_SANDBOX=1]"; exit 2; }
 	$(BIN)/python -m tools.grading grade $(LAB) "$(SUBMISSIONS)" $(if $(OUT),--out "$(OUT)") $(if $(SHARD),--shard $(SHARD)) $(if $(NO_SANDBOX),--no-sandbox) $(GRADE_ARGS)
 
-# The grader's whole hostile table (make test runs a representative part of it).
+# The grader's whole hostile table, and every lab's solution graded on a loaded machine
+# (make test runs a representative part of the table).
 test-grader: $(READY)
-	COURSE_GRADER_FULL=1 $(BIN)/python -m pytest -n $(WORKERS) -p no:nbval tests/test_grading.py tests/test_grading_sandbox.py
+	COURSE_GRADER_FULL=1 $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope tests/test_grading_sandbox.py
 
 constraints: $(READY)
 	@{ sed -n '1,3p' $(CONSTRAINTS); $(BIN)/python -m pip freeze --exclude-editable; } > constraints.new

@@ -529,6 +529,32 @@ def test_without_the_sandbox_the_solution_is_found(tmp_path, capsys):
     assert read_grades(tmp_path / "out" / "grades.csv")["reads_the_solution"]["total (6)"] == "6"
 
 
+# --- honest work on a loaded machine --------------------------------------------------------------
+
+@pytest.fixture
+def two_cpu_hogs():
+    hogs = [psutil.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    yield
+    for hog in hogs:
+        hog.kill()
+        hog.wait()
+
+
+@needs_bwrap
+@pytest.mark.skipif(not RUN_ALL, reason="in make test-grader (COURSE_GRADER_FULL=1)")
+def test_every_solution_scores_full_marks_on_a_loaded_machine(tmp_path, two_cpu_hogs):
+    """With two CPU-bound processes besides, each lab's solution, graded with the default limits."""
+    from utils.course import lab_sources
+    for source in lab_sources():
+        (tmp_path / source.stem).mkdir()
+        for copy_ in ("a", "b"):
+            (tmp_path / source.stem / f"{copy_}.ipynb").write_bytes(source.read_bytes())
+        rows = grading.grade_folder(source, tmp_path / source.stem, tmp_path / f"{source.stem}-out", workers=2)
+        assert [row[-1] for row in rows] == ["graded", "graded"], rows
+        best = sum(e.points for e in labs.exercises(nbformat.read(source, as_version=4)))
+        assert [row[-2] for row in rows] == [best, best], (source.stem, rows)
+
+
 # --- odd inputs: each is a row with its reason, and no kernel starts -----------------------------
 
 def test_odd_inputs_are_scored_rows_with_reasons(tmp_path):

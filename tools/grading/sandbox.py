@@ -449,7 +449,8 @@ class Sandbox:
         return self.process.poll() is None
 
     def kill(self):
-        """Kill the sandbox's init: the kernel kills every other process of its PID namespace."""
+        """Kill the sandbox's init: the kernel kills every other process of its PID namespace, and
+        bwrap, which waits for its init, then exits (so their CPU time is accounted to this process)."""
         if self.process.poll() is None and self.pid1 is not None:
             try:
                 if self._pidfd is not None:
@@ -458,18 +459,17 @@ class Sandbox:
                     os.kill(self.pid1, signal.SIGKILL)
             except OSError:
                 pass
-        try:
+        elif self.pid1 is None:
             self.process.kill()
-        except OSError:
-            pass
 
     def close(self):
         """Kill, then wait until bwrap has gone: its init waits for every process of the namespace."""
         self.kill()
         try:
-            self.process.wait(timeout=60)
+            self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            pass
+            self.process.kill()
+            self.process.wait()
         if self._pidfd is not None:
             os.close(self._pidfd)
             self._pidfd = None
