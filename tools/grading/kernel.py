@@ -62,7 +62,7 @@ STOPPED = {
     "cpu": ("time limit", "the notebook used more than its CPU time limit ({cpu})"),
     "wall": ("time limit", "the notebook ran longer than its time limit ({wall})"),
     "memory": ("memory limit", "the notebook used more than its memory limit ({memory})"),
-    "processes": ("process limit", "the notebook started more than 256 processes or 4096 threads"),
+    "processes": ("process limit", "the notebook started more than 256 processes or 1024 threads"),
     "sockets": ("process limit", "the notebook opened more than 2048 sockets"),
     "flood": ("output limit", "the kernel sent the grader more data than it accepts (32 MiB at once, "
                               "256 MiB per cell)"),

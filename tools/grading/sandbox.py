@@ -49,7 +49,7 @@ FILE_LIMIT = 64 * 2**20            # bytes per file it writes (RLIMIT_FSIZE)
 TASK_LIMIT = 2048                  # processes and threads (RLIMIT_NPROC; not enforced for root)
 OPEN_FILES = 1024                  # RLIMIT_NOFILE
 PROCESS_LIMIT = 256                # processes the watcher allows (also where RLIMIT_NPROC is not enforced)
-THREAD_LIMIT = 4096                # threads of all processes
+THREAD_LIMIT = 1024                # threads of all processes (below RLIMIT_NPROC, which stops them otherwise)
 SOCKET_LIMIT = 2048                # sockets (their buffers are kernel memory no process's size shows)
 INODE_KIB = 1                      # what a file in /tmp costs the kernel beyond its data, counted as memory
 
@@ -296,7 +296,11 @@ def check_bwrap(root):
         except (OSError, subprocess.SubprocessError) as error:
             problem = str(error)
         hint = ""
-        if problem and any(word in problem for word in NAMESPACE_ERRORS):
+        if problem and "proc" in problem:
+            hint = (" Mounting a /proc of its own is refused: inside a container, /proc must not be masked "
+                    "(Docker: --security-opt systempaths=unconfined; Kubernetes: procMount: Unmasked); see the "
+                    "notes in tools/grading/Containerfile.")
+        elif problem and any(word in problem for word in NAMESPACE_ERRORS):
             hint = (" It needs unprivileged user namespaces: on Ubuntu 23.10 and later allow them for bwrap (an "
                     "AppArmor profile for /usr/bin/bwrap, or sysctl kernel.apparmor_restrict_unprivileged_userns=0); "
                     "on older Debian, sysctl kernel.unprivileged_userns_clone=1; in a container, see the notes in "
