@@ -348,6 +348,9 @@ case("ignores_interrupt", lambda: with_answer("ex2", (
 case("kernel_crash", lambda: with_answer("ex3", "import os\nos._exit(1)\n"), {**FULL, "ex3": 0}, "kernel died",
      fast=True)
 
+case("asks_the_kernel_to_exit", lambda: with_answer("ex2", "exit()\n"), {**FULL, "ex2": 0, "ex3": 0}, "kernel died",
+     says=("asked the kernel to exit",), fast=True)
+
 case("prints_20_mib", lambda: with_answer("ex1", "print('x' * 20_000_000)\n" + SOLUTION["ex1"]), FULL)
 
 case("prints_50_mib", lambda: with_answer("ex2", "print('x' * 50_000_000)\n" + SOLUTION["ex2"]),
@@ -395,13 +398,11 @@ case("lone_surrogate_in_the_code", lambda: json.dumps(with_answer("ex1", "# \ud8
 
 case("zip_bomb_value", lambda: with_answer("ex1", """
 import io, zipfile, utils.labkit
-def bomb(value):
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("structure.npy", b"\\x93NUMPY\\x01\\x00v\\x00{'descr': '<f8', 'fortran_order': False, "
-                         b"'shape': (26214400,), }" + b" " * 50 + b"\\n" + bytes(200 * 2**20))
-    return buffer.getvalue()
-utils.labkit.pack = bomb
+buffer = io.BytesIO()   # 64 MiB of zeros in about 64 KiB: what numpy.load would inflate
+with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+    archive.writestr("structure.npy", b"\\x93NUMPY\\x01\\x00v\\x00{'descr': '<f8', 'fortran_order': False, "
+                     b"'shape': (8388608,), }" + b" " * 50 + b"\\n" + bytes(64 * 2**20))
+utils.labkit.pack = lambda value: buffer.getvalue()
 """ + SOLUTION["ex1"]), ZERO, says=("gave a value the grader cannot read: not a packed value",), fast=True)
 
 case("forged_deep_value", lambda: with_answer("ex1", """
@@ -427,6 +428,10 @@ utils.labkit.lab.check_close = lambda *a, **k: None
 def double(x):
     return np.zeros(3)
 """), {**FULL, "ex1": 0})
+
+case("html_in_the_feedback", lambda: with_answer("ex1", (
+    "def double(x):\n    raise ValueError('<script>alert(1)</script><img src=x onerror=alert(2)>')\n")),
+     {**FULL, "ex1": 0}, says=("&lt;script&gt;alert(1)&lt;/script&gt;&lt;img",), fast=True)
 
 case("uses_the_course_helpers", lambda: with_answer("ex1", (
     "import utils\ndef double(x):\n    return utils.value_and_derivative(lambda t: 2 * t, x)[0]\n")),

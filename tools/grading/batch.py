@@ -24,6 +24,7 @@ import concurrent.futures
 import csv
 import dataclasses
 import hashlib
+import html
 import json
 import os
 import re
@@ -33,6 +34,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from tools.grading.kernel import Limits, clean
@@ -234,13 +236,15 @@ def score(lab_exercises, result):
 
 
 def feedback(student, lab_name, scored, result):
+    """The feedback file's Markdown. What came from the submission (its name, the messages of its
+    errors) is escaped for HTML, so that a viewer that renders the file runs nothing of it."""
     total, most = sum(p for _, p, _ in scored), sum(e.points for e, _, _ in scored)
-    text = [f"# {lab_name}: feedback for {display_name(student)}", "",
+    text = [f"# {lab_name}: feedback for {html.escape(display_name(student), quote=False)}", "",
             f"**{total} / {most} points** (status: {result['status']})", ""]
-    text += [f"- {note}" for note in result["notes"]] + ([""] if result["notes"] else [])
+    text += [f"- {html.escape(note, quote=False)}" for note in result["notes"]] + ([""] if result["notes"] else [])
     for exercise, points, lines in scored:
         text += [f"## Exercise {exercise.key[2:]}: {exercise.title} ({points} / {exercise.points})", ""]
-        text += [f"- {line}" for line in lines] + [""]
+        text += [f"- {html.escape(line, quote=False)}" for line in lines] + [""]
     return "\n".join(text).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
@@ -280,7 +284,10 @@ def grade_folder(lab, folder, out, workers=None, limits=None, sandboxed=True, sh
             data = read_submission(path, frozenset(sources))
         except ValueError as error:
             return unreadable(error)
-        return grade_in_worker(lab_path, data, limits, sandboxed)
+        start = time.monotonic()
+        result = grade_in_worker(lab_path, data, limits, sandboxed)
+        result.setdefault("usage", {})["wall_s"] = round(time.monotonic() - start, 1)
+        return result
 
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         futures = {pool.submit(grade, student, path): student for student, path in mine.items()}
@@ -291,7 +298,8 @@ def grade_folder(lab, folder, out, workers=None, limits=None, sandboxed=True, sh
             except Exception as error:   # a bug of the grader's own: the row says so, the class goes on
                 results[student] = {"status": "grader error", "notes": [clean(error)], "tests": {}, "cells": {}}
             usage = results[student].get("usage") or {}
-            spent = f" ({usage['cpu_s']} s CPU, {usage['peak_mib']} MiB)" if usage else ""
+            spent = (f" ({usage['cpu_s']} s CPU, {usage['peak_mib']} MiB, {usage['wall_s']} s)"
+                     if "cpu_s" in usage else "")
             print(f"graded {display_name(student)}: {results[student]['status']}{spent}", flush=True)
     rows, texts = [], {}
     for student in sorted(results):

@@ -67,6 +67,7 @@ STOPPED = {
     "flood": ("output limit", "the kernel sent the grader more data than it accepts (32 MiB at once, "
                               "256 MiB per cell)"),
     "unresponsive": ("kernel died", "the kernel stopped taking requests"),
+    "exited": ("kernel died", "the code asked the kernel to exit (exit() or quit())"),
     "dead": ("kernel died", "the kernel died (a crash, or its process was killed)"),
     "interrupt": ("time limit", "a cell over its time limit ignored the interrupt, so the kernel was stopped"),
 }
@@ -258,6 +259,7 @@ class Kernel:
             return self._stop(self._why() if self.watcher.reason or not self.box.alive() else "unresponsive")
         lines = ResultLines(nonce or "")
         cpu0, wall0, error = self.watcher.cpu, time.monotonic(), ""
+        idle, replied, exits = None, False, False
         while True:
             if self.watcher.reason or not self.box.alive() or self.flooded:
                 return self._stop(self._why())
@@ -266,15 +268,27 @@ class Kernel:
             if time.monotonic() - wall0 > self.limits.cell_wall:
                 return self._interrupt(msg_id, "wall")
             for channel, msg in self._receive(timeout_ms=100):
-                if channel != "iopub" or _field(msg.get("parent_header"), "msg_id", str) != msg_id:
+                if _field(msg.get("parent_header"), "msg_id", str) != msg_id:
                     continue
                 kind, content = _field(msg.get("header"), "msg_type", str), msg["content"]
-                if kind == "stream" and _field(content, "name", str) == "stdout":
+                if channel == "shell" and kind == "execute_reply":
+                    replied = True
+                    payloads = _field(content, "payload", list) or []
+                    exits = exits or any(_field(p, "source", str) == "ask_exit" for p in payloads)
+                elif channel != "iopub":
+                    continue
+                elif kind == "stream" and _field(content, "name", str) == "stdout":
                     lines.feed(_field(content, "text", str) or "")
                 elif kind == "error":
                     error = f"{_field(content, 'ename', str) or 'Error'}: {_field(content, 'evalue', str) or ''}"
                 elif kind == "status" and _field(content, "execution_state", str) == "idle":
-                    return Outcome("error" if error else "ok", clean(error), lines.last)
+                    idle = time.monotonic()
+            # Done when the kernel is idle and has replied (its reply says whether the code asked it to
+            # exit, which it does a moment later: that is decided here, not by a race).
+            if idle and (replied or time.monotonic() - idle > 2):
+                if exits:
+                    return self._stop("exited")
+                return Outcome("error" if error else "ok", clean(error), lines.last)
 
     def _interrupt(self, msg_id, why):
         """Interrupt; if the kernel comes back idle within limits.grace s the next cells can still run."""
