@@ -98,7 +98,7 @@ def test_result_lines_need_their_nonce_and_a_bounded_length():
 def test_feedback_lines_are_valid_bounded_text():
     assert clean("a\ud800b\x1b[31mred\x00") == "a\\ud800bred"
     assert len(clean("x" * 10_000)) == 600
-    assert clean("at 0x7f3a2b1c9d40 in /tmp/labkit-abc123/work/x") == "at 0x… in <submission folder>/work/x"
+    assert clean("at 0x7f3a2b1c9d40 in /tmp/labkit-abc123/work/x") == "at 0x… in [submission folder]/work/x"
 
 
 def test_seccomp_filters_are_whole_programs():
@@ -110,6 +110,11 @@ def test_seccomp_filters_are_whole_programs():
             if code & 0x07 == 0x05:
                 assert i + 1 + max(true, false) < len(instructions)
     assert sandbox.seccomp_filter("riscv64") is None
+
+
+def test_feedback_renders_no_html_of_the_submission():
+    assert grading.no_html("<script>x</script><!-- <img src=x> z < 0 and z <= 1") == (
+        "&lt;script>x&lt;/script>&lt;!-- &lt;img src=x> z < 0 and z <= 1")
 
 
 def test_csv_cells_are_never_formulas():

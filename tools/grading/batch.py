@@ -24,7 +24,6 @@ import concurrent.futures
 import csv
 import dataclasses
 import hashlib
-import html
 import json
 import os
 import re
@@ -235,16 +234,21 @@ def score(lab_exercises, result):
     return scored
 
 
+def no_html(text):
+    """`text` with every '<' that could open an HTML tag or comment written as &lt;, so that a viewer
+    that renders the Markdown runs nothing of what a submission wrote; 'z < 0' stays as it is."""
+    return re.sub(r"<(?=[A-Za-z/!?])", "&lt;", text)
+
+
 def feedback(student, lab_name, scored, result):
-    """The feedback file's Markdown. What came from the submission (its name, the messages of its
-    errors) is escaped for HTML, so that a viewer that renders the file runs nothing of it."""
+    """The feedback file's Markdown; what came from the submission (its name, its errors) goes through no_html."""
     total, most = sum(p for _, p, _ in scored), sum(e.points for e, _, _ in scored)
-    text = [f"# {lab_name}: feedback for {html.escape(display_name(student), quote=False)}", "",
+    text = [f"# {lab_name}: feedback for {no_html(display_name(student))}", "",
             f"**{total} / {most} points** (status: {result['status']})", ""]
-    text += [f"- {html.escape(note, quote=False)}" for note in result["notes"]] + ([""] if result["notes"] else [])
+    text += [f"- {no_html(note)}" for note in result["notes"]] + ([""] if result["notes"] else [])
     for exercise, points, lines in scored:
         text += [f"## Exercise {exercise.key[2:]}: {exercise.title} ({points} / {exercise.points})", ""]
-        text += [f"- {html.escape(line, quote=False)}" for line in lines] + [""]
+        text += [f"- {no_html(line)}" for line in lines] + [""]
     return "\n".join(text).encode("utf-8", "backslashreplace").decode("utf-8")
 
 

@@ -33,7 +33,7 @@ def clean(text, limit=MAX_MESSAGE_CHARS):
         text = "(a message that could not be read)"
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     text = ADDRESS.sub("0x…", CONTROL.sub(" ", ANSI.sub("", text)))
-    text = re.sub(r"/[^\s'\"]*/labkit-[^\s'\"/]+", "<submission folder>", text)
+    text = re.sub(r"/[^\s'\"]*/labkit-[^\s'\"/]+", "[submission folder]", text)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
