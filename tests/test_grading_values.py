@@ -4,6 +4,7 @@ These run in `make check`. The format is what comes back from a student's kernel
 here is a case a hostile kernel can produce by replacing utils.labkit.pack or printing a forged line.
 """
 import json
+import os
 import struct
 
 import numpy as np
@@ -147,3 +148,23 @@ def test_shard_index_comes_from_the_scheduler():
             grading.parse_shard(text, env)
 
 
+
+
+def test_memory_and_cpu_are_summed_over_a_process_tree():
+    """tools.processes (the runner's and the grader's accounting): a child's memory and CPU time count."""
+    import subprocess
+    import sys
+
+    from tools import processes
+    child = subprocess.Popen([sys.executable, "-c", (
+        "import time\nhog = bytearray(b'x' * (200 * 2**20))\nt = time.process_time()\n"
+        "while time.process_time() - t < 0.3: pass\nprint('ready', flush=True)\ninput()\n")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline() == "ready\n"
+        memory_kib, cpu = processes.usage(processes.tree(child.pid))
+        assert memory_kib > 200 * 1024 and cpu >= 0.3
+        assert processes.peak_kib(child.pid) > 200 * 1024
+        assert processes.usage(processes.tree(os.getpid(), include_root=False))[0] > 200 * 1024
+    finally:
+        child.communicate("\n")
