@@ -565,6 +565,8 @@ def kernel_env(home, course, python_dir):
             "PYTHONNOUSERSITE": "1", "MPLBACKEND": "Agg", "MPLCONFIGDIR": f"{home}/.matplotlib",
             "TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0", "COURSE_SCALE": "default",
             "PYDEVD_DISABLE_FILE_VALIDATION": "1", "JUPYTER_PLATFORM_DIRS": "1",
+            # A regression run: a kernel with an untested TensorFlow is refused (utils.environment).
+            "COURSE_STRICT_VERSIONS": "1",
             # One computing thread per kernel: the grader runs one kernel per core, and a kernel's CPU
             # time then does not grow with the machine's core count (idle threads spin).
             "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "2", "OMP_NUM_THREADS": "1",

@@ -135,6 +135,9 @@ def grade_one(lab_path, data, limits, sandboxed=True, emit=None):
                     outcome = kernel.run(cell["source"])
                     if outcome.status == "error" and not kernel.stopped:
                         result["notes"].append(f"The lab's own cell `{gid or 'unnamed'}` failed: {outcome.error}")
+                        if outcome.error.startswith("VersionError"):   # the grader's environment, not the student
+                            result["status"] = "untested versions"
+                            break
                 elif kind == "answer":
                     if gid in unreadable:
                         result["cells"][gid] = ("this exercise cell could not be read (its text holds a character "
