@@ -168,3 +168,13 @@ def test_memory_and_cpu_are_summed_over_a_process_tree():
         assert processes.usage(processes.tree(os.getpid(), include_root=False))[0] > 200 * 1024
     finally:
         child.communicate("\n")
+
+
+def test_the_kernel_refuses_an_untested_tensorflow_unless_the_teacher_allows_it(monkeypatch):
+    monkeypatch.delenv("COURSE_ALLOW_OTHER_VERSIONS", raising=False)
+    monkeypatch.setenv("LABKIT_TEST_SECRET", "the grader's own")
+    env = sandbox.kernel_env("/home/student", "/course", "/venv/bin")
+    assert env["COURSE_STRICT_VERSIONS"] == "1" and "COURSE_ALLOW_OTHER_VERSIONS" not in env
+    assert "LABKIT_TEST_SECRET" not in env
+    monkeypatch.setenv("COURSE_ALLOW_OTHER_VERSIONS", "1")
+    assert sandbox.kernel_env("/home/student", "/course", "/venv/bin")["COURSE_ALLOW_OTHER_VERSIONS"] == "1"

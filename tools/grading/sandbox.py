@@ -558,8 +558,10 @@ def _become_subreaper():
 
 
 def kernel_env(home, course, python_dir):
-    """The kernel's whole environment: nothing of the grader's own."""
-    return {"PATH": f"{python_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": home,
+    """The kernel's whole environment: nothing of the grader's own but the teacher's explicit choice to
+    grade with an untested TensorFlow (COURSE_ALLOW_OTHER_VERSIONS=1, which utils.environment reads)."""
+    chosen = {"COURSE_ALLOW_OTHER_VERSIONS": "1"} if os.environ.get("COURSE_ALLOW_OTHER_VERSIONS") == "1" else {}
+    return {**chosen, "PATH": f"{python_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": home,
             "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "USER": "student", "LOGNAME": "student",
             "PYTHONPATH": course, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONNOUSERSITE": "1", "MPLBACKEND": "Agg", "MPLCONFIGDIR": f"{home}/.matplotlib",
