@@ -120,6 +120,18 @@ for path in found:
 double
 """), {**FULL, "ex1": 0}, says=("NameError: name 'double' is not defined",), fast=True)
 
+case("rewrites_the_classmates", lambda: flagged("ex1", """
+import glob, os
+places = ["/tmp", "/home", "/root", "/work", "/srv", "/mnt", "/var", os.path.expanduser("~")]
+for place in places + [os.path.dirname(os.getcwd())]:
+    for path in glob.glob(os.path.join(place, "**", "*.ipynb"), recursive=True) + glob.glob(place + "/**/grades.csv"):
+        try:   # opened for writing, nothing written: were the sandbox broken, nobody's work is lost
+            os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
+            pwned.append(path)
+        except OSError:
+            pass
+"""), FULL, fast=True)
+
 case("reads_the_host", lambda: flagged("ex2", ROOT_FINDER + """
 for path in ["/etc/passwd", "/etc/shadow", "/etc/hostname", "/etc/ssh", "/var/log"]:
     if os.path.exists(path):
@@ -687,3 +699,10 @@ def test_merge_refuses_shards_of_different_folders(tmp_path):
     grading.grade_folder(LAB, tmp_path / "y", tmp_path / "s2", limits=LIMITS, sandboxed=False, shard=(2, 2))
     with pytest.raises(SystemExit, match="different folders of submissions"):
         grading.merge([tmp_path / "s1", tmp_path / "s2"], tmp_path / "all")
+
+
+@needs_bwrap
+def test_a_teacher_can_grade_the_solutions_folder_itself(tmp_path):
+    """`make grade LAB=01 SUBMISSIONS=labs/solutions` as a first try: the source, where it lies, is graded."""
+    rows = grading.grade_folder(LAB, os.path.relpath(LAB.parent), tmp_path / "out", limits=LIMITS)
+    assert rows == [["grading_lab", 2, 2, 2, 6, "graded"]]

@@ -275,17 +275,21 @@ def grade_folder(lab, folder, out, workers=None, limits=None, sandboxed=True, sh
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = workers or max(1, cores or 1)
     results = {}
-    sources = set()
+    sources, source_paths = set(), set()
     for source in {lab_path, *(ROOT / step.solution for step in labs())}:
         try:
             info = os.stat(source)
             sources.add((info.st_dev, info.st_ino))
+            source_paths.add(Path(source).resolve())
         except OSError:
             pass
 
     def grade(student, path):
+        # A source graded where it lies (a teacher trying `SUBMISSIONS=labs/solutions`) is graded; a hard
+        # link to one elsewhere is not a submission. `path` has no link in it below `folder` (resolved).
+        refused = frozenset() if Path(path) in source_paths else frozenset(sources)
         try:
-            data = read_submission(path, frozenset(sources))
+            data = read_submission(path, refused)
         except ValueError as error:
             return unreadable(error)
         start = time.monotonic()
