@@ -13,7 +13,7 @@ import pytest
 from tools.grading import batch as grading
 from tools.grading import sandbox
 from tools.grading.kernel import ResultLines, clean
-from utils import labkit
+from utils import course, labkit
 from utils.labkit import MAX_DEPTH, WIRE_MAGIC, pack, unpack
 
 
@@ -178,3 +178,17 @@ def test_the_kernel_refuses_an_untested_tensorflow_unless_the_teacher_allows_it(
     assert "LABKIT_TEST_SECRET" not in env
     monkeypatch.setenv("COURSE_ALLOW_OTHER_VERSIONS", "1")
     assert sandbox.kernel_env("/home/student", "/course", "/venv/bin")["COURSE_ALLOW_OTHER_VERSIONS"] == "1"
+
+
+# Course helpers that measure what the labs' exercises ask a student to write (gradient norms per
+# layer, a derivative, the signal per layer, batch statistics): no graded kernel may import them.
+ANSWERING_HELPERS = ("value_and_derivative", "gradient_norms", "activation_stats", "backprop_stats", "layer_outputs",
+                     "kernel_gradients", "depth_profile", "backward_factor", "layer_signals", "dense_preactivation")
+
+
+@pytest.mark.parametrize("step", [s for s in course.COURSE if s.is_lab], ids=lambda s: s.path)
+def test_no_graded_kernel_gets_a_helper_that_answers_an_exercise(step):
+    import utils
+    offered = sandbox.closure(grading.ROOT, step.grading_utils)
+    answering = {name: utils._HOME[name] for name in ANSWERING_HELPERS}
+    assert not {name for name, module in answering.items() if module in offered}
