@@ -194,6 +194,29 @@ for target in targets:
         pwned.append(target)
 """), FULL, fast=True)
 
+PERSISTS = f"""
+import glob, os, uuid
+me = uuid.uuid4().hex
+places = ["/tmp", "/var/tmp", "/dev/shm", "/run", os.getcwd(), os.path.expanduser("~"),
+          os.path.expanduser("~/.ipython/profile_default/startup")]
+for place in places:   # a note from a submission graded before this one
+    for path in glob.glob(os.path.join(place, "{MARKER}-note.py")):
+        try:
+            if open(path).read() != me:
+                pwned.append(path)
+        except OSError:
+            pass
+for place in places:   # a note for the next submission, where a kernel might look
+    try:
+        os.makedirs(place, exist_ok=True)
+        with open(os.path.join(place, "{MARKER}-note.py"), "w") as handle:
+            handle.write(me)
+    except OSError:
+        pass
+"""
+for copy_ in ("a", "b"):   # graded one after the other, or at once: neither may see the other's note
+    case(f"leaves_a_note_for_the_next_{copy_}", lambda: flagged("ex2", PERSISTS), FULL, fast=True)
+
 case("plants_a_daemon", lambda: with_answer("ex2", f"""
 import subprocess, sys
 daemon = '''
@@ -539,11 +562,21 @@ def test_no_connection_reached_the_host(graded):
 # --- the same attacks succeed without the sandbox: the table tests something -------------------
 
 @pytest.mark.skipif(not RUN_ALL, reason="in make test-grader (COURSE_GRADER_FULL=1)")
-def test_without_the_sandbox_the_solution_is_found(tmp_path, capsys):
+def test_without_the_sandbox_the_attacks_succeed(tmp_path, capsys):
+    """Graded one at a time and without a sandbox, these attacks get what they are after."""
     (tmp_path / "in").mkdir()
-    write(tmp_path / "in", "reads_the_solution", CASES_["reads_the_solution"].make())
-    grading.grade_folder(LAB, tmp_path / "in", tmp_path / "out", limits=LIMITS, sandboxed=False)
-    assert read_grades(tmp_path / "out" / "grades.csv")["reads_the_solution"]["total (6)"] == "6"
+    names = ("reads_the_solution", "rewrites_the_classmates", "leaves_a_note_for_the_next_a",
+             "leaves_a_note_for_the_next_b")
+    for name in names:
+        write(tmp_path / "in", name, CASES_[name].make())
+    try:
+        grading.grade_folder(LAB, tmp_path / "in", tmp_path / "out", workers=1, limits=LIMITS, sandboxed=False)
+    finally:
+        for place in ("/tmp", "/var/tmp", "/dev/shm", "/run"):
+            Path(place, f"{MARKER}-note.py").unlink(missing_ok=True)
+    totals = {name: read_grades(tmp_path / "out" / "grades.csv")[name]["total (6)"] for name in names}
+    assert totals == {"reads_the_solution": "6", "rewrites_the_classmates": "4",
+                      "leaves_a_note_for_the_next_a": "6", "leaves_a_note_for_the_next_b": "4"}
 
 
 # --- honest work on a loaded machine --------------------------------------------------------------
