@@ -135,3 +135,14 @@ def test_unknown_scale_is_refused_by_name(monkeypatch):
     monkeypatch.setenv("COURSE_SCALE", "huge")
     with pytest.raises(ValueError, match="COURSE_SCALE='huge': use one of default, full"):
         utils.setup()
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "1"), ("4", "4")])
+def test_importing_utils_runs_each_operation_on_one_thread_unless_asked(preset, expected):
+    """One intra-op thread makes results independent of the machine's core count; a user's setting wins."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_NUM_INTRAOP_THREADS"}
+    if preset:
+        env["TF_NUM_INTRAOP_THREADS"] = preset
+    code = "import os, utils; print(os.environ['TF_NUM_INTRAOP_THREADS'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == expected

@@ -2,7 +2,10 @@
 import json
 import pathlib
 import re
+import subprocess
+import sys
 
+import nbformat
 import pytest
 
 from tools import colab
@@ -44,12 +47,6 @@ def test_notebook_was_run_once_top_to_bottom(path):
     assert counts == list(range(1, len(counts) + 1)), f"{path.name}: run `make notebooks NB={path.relative_to(ROOT)}`"
 
 
-def is_unchecked_animation(cell, out):
-    """An SVG animation (utils.animate_paths) in a cell nbval does not compare; its static twin is a PNG."""
-    source = "".join(cell["source"])
-    return source.startswith("# NBVAL_IGNORE_OUTPUT") and "<animateMotion" in "".join(out["data"]["image/svg+xml"])
-
-
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_outputs_are_clean(path):
     assert path.stat().st_size < MAX_BYTES, f"{path.name} is {path.stat().st_size} bytes"
@@ -61,8 +58,6 @@ def test_outputs_are_clean(path):
             assert out["output_type"] != "error", f"code cell {i}: error output"
             assert out.get("name") != "stderr", f"code cell {i}: stderr output {''.join(out['text'])[:200]}"
             images = [mime for mime in out.get("data", {}) if mime.startswith("image/")]
-            if images == ["image/svg+xml"] and is_unchecked_animation(cell, out):
-                continue
             assert images in ([], ["image/png"]), f"code cell {i}: plots must be PNG, found {images}"
         for text in output_texts(cell):
             assert not MACHINE_PATH.search(text), f"code cell {i}: machine path in {text[:200]!r}"
@@ -95,3 +90,19 @@ def test_every_notebook_on_disk_is_in_the_registry():
                for p in (ROOT / folder).glob("[0-9]*.ipynb")}
     listed = {step.path for step in course.steps()} | {step.solution for step in course.labs()}
     assert on_disk == listed, f"add to utils/course.py: {sorted(on_disk - listed)}; missing: {sorted(listed - on_disk)}"
+
+
+def test_notebook_diffs_are_cell_by_cell(tmp_path):
+    """.gitattributes sends notebooks to nbdime (make venv registers its drivers): a changed line of source
+    shows as that line, not as a JSON hunk, and a stored image does not flood the diff."""
+    assert "*.ipynb diff=jupyternotebook merge=jupyternotebook" in (ROOT / ".gitattributes").read_text()
+    before = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1\nprint(x)")])
+    after = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 2\nprint(x)")])
+    after.cells[0].outputs = [nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo" * 500})]
+    nbformat.write(before, tmp_path / "a.ipynb")
+    nbformat.write(after, tmp_path / "b.ipynb")
+    nbdiff = pathlib.Path(sys.executable).parent / "nbdiff"
+    out = subprocess.run([nbdiff, "--no-color", tmp_path / "a.ipynb", tmp_path / "b.ipynb"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "-x = 1" in out and "+x = 2" in out, out
+    assert len(out) < 2000, f"{len(out)} characters for a one-line change"

@@ -3,6 +3,7 @@ import ast
 import importlib
 import inspect
 import pathlib
+import re
 
 import pytest
 
@@ -56,3 +57,13 @@ def test_no_notebook_imports_the_tooling():
     for path in course.pack_notebooks() + [ROOT / step.path for step in course.labs()]:
         text = path.read_text(encoding="utf-8")
         assert "import tools" not in text and "from tools" not in text, path.name
+
+
+def test_the_readme_describes_every_public_helper():
+    """The README's `utils` table is the package's map: a helper added without a row fails here."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = readme.index("| `utils` | for |")
+    table = readme[start:readme.index("\n\n", start)]
+    described = set(re.findall(r"`([A-Za-z_][A-Za-z_0-9]*)", table))
+    missing = sorted(set(utils.__all__) - described)
+    assert not missing, f"add to the README's utils table: {missing}"

@@ -35,7 +35,9 @@ def perturbations():
     """name -> (environment changes, what it stands for)."""
     found = {
         "onednn": ({"TF_ENABLE_ONEDNN_OPTS": "1"}, "oneDNN's kernels instead of Eigen's (another kernel library)"),
-        "one-thread": ({"TF_NUM_INTRAOP_THREADS": "1"}, "one intra-op thread (sums split differently)"),
+        # The pack runs each operation on one thread (utils sets TF_NUM_INTRAOP_THREADS=1 by default);
+        # a user may set more, and then sums are split by the machine's core count.
+        "two-threads": ({"TF_NUM_INTRAOP_THREADS": "2"}, "two intra-op threads (sums split in two)"),
         "eight-threads": ({"TF_NUM_INTRAOP_THREADS": "8"}, "eight intra-op threads, as on a larger machine"),
     }
     numpy_env = {"OPENBLAS_CORETYPE": "Haswell"}

@@ -1,7 +1,7 @@
 """Shared helpers for the course notebooks, labs and tests.
 
-Import this package before TensorFlow: importing it sets the two environment
-variables that make TensorFlow's start-up silent (see ``utils.environment``).
+Import this package before TensorFlow: importing it sets the environment variables that make
+TensorFlow's start-up silent and its arithmetic the one the stored outputs were made with.
 Every notebook starts with::
 
     import utils
@@ -20,6 +20,11 @@ os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"   # C++ runtime: fatal messages only
 # with. oneDNN orders float sums differently, which moves training results in the 2nd or 3rd digit;
 # `make test-portability` runs the pack with TF_ENABLE_ONEDNN_OPTS=1 on purpose.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+# One thread inside each operation unless asked otherwise. How a multi-threaded kernel splits a sum
+# depends on the machine's core count, so results would differ between a 2-core laptop and a 16-core
+# server; the course's models are small, so one thread is as fast (measured in the README's
+# "Portability"), and two notebooks tested side by side no longer compete for the same cores.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 _HOME = {  # name -> the module that defines it; loaded on first use, so tools that need no
     # TensorFlow (the grader, the lab generator) start fast.
