@@ -25,7 +25,7 @@ export TF_ENABLE_ONEDNN_OPTS ?= 0
 # Kernels must use Jupyter's inline backend, or figures vanish from stored outputs.
 unexport MPLBACKEND
 
-.PHONY: help lab test test-strict test-portability exact-cells check lint run benchmark notebooks publish labs grade venv constraints clean test-ui test-integration
+.PHONY: help lab test test-strict test-portability exact-cells check lint run benchmark notebooks publish labs grade test-grader venv constraints clean test-ui test-integration
 
 help:
 	@echo "make lab        open JupyterLab on the course map (creates .venv on first use)"
@@ -42,7 +42,8 @@ help:
 	@echo "make notebooks  re-run every notebook and lab solution (or NB=...) and store its outputs and the baseline"
 	@echo "make publish NB=notebooks/NN_name.ipynb   after adding a notebook: benchmark, store, update 00 and the README"
 	@echo "make labs       regenerate the labs' student versions from their solutions"
-	@echo "make grade LAB=01 SUBMISSIONS=folder [OUT=folder]   grade a folder of submitted labs"
+	@echo "make grade LAB=01 SUBMISSIONS=folder [OUT=folder]   grade a folder of submitted labs, each in a sandbox"
+	@echo "make test-grader       the grader's whole table of hostile submissions"
 	@echo "make venv       only create .venv;  make clean  remove it"
 
 venv: $(READY)
@@ -153,9 +154,15 @@ publish: $(READY)
 labs: $(READY)
 	$(BIN)/python -m tools.labs
 
+# Every submission runs in a bubblewrap sandbox (tools/grading/); NO_SANDBOX=1 grades without one (unsafe).
 grade: $(READY)
-	@test -n "$(LAB)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade LAB=01 SUBMISSIONS=folder [OUT=folder]"; exit 2; }
-	$(BIN)/python -m tools.grading grade $(LAB) $(SUBMISSIONS) $(if $(OUT),--out $(OUT))
+	@test -n "$(LAB)" -a -n "$(SUBMISSIONS)" || { echo "usage: make grade LAB=01 SUBMISSIONS=folder [OUT=folder] [SHARD=K/N] [NO_SANDBOX=1]"; exit 2; }
+	$(BIN)/python -m tools.grading grade $(LAB) "$(SUBMISSIONS)" $(if $(OUT),--out "$(OUT)") $(if $(SHARD),--shard $(SHARD)) $(if $(NO_SANDBOX),--no-sandbox) $(GRADE_ARGS)
+
+# The grader's whole hostile table, and every lab's solution graded on a loaded machine
+# (make test runs a representative part of the table).
+test-grader: $(READY)
+	COURSE_GRADER_FULL=1 $(BIN)/python -m pytest -n $(WORKERS) --dist loadscope tests/test_grading_sandbox.py
 
 constraints: $(READY)
 	@{ sed -n '1,3p' $(CONSTRAINTS); $(BIN)/python -m pip freeze --exclude-editable; } > constraints.new

@@ -22,6 +22,10 @@ class Step:
     teaches: str          # one line, for the course map in notebook 00
     study_minutes: int    # suggested time for reading, running and the exercises
     details: str          # the README's description (for a lab: what the student writes)
+    # A lab only: the utils modules its kernel may import when it is graded, besides utils.environment
+    # (utils.setup) and utils.labkit; the grader withholds every other one, so that no course helper
+    # (utils.gradient_norms, utils.value_and_derivative, ...) can answer an exercise.
+    grading_utils: tuple = ()
 
     @property
     def is_lab(self):
@@ -64,7 +68,8 @@ COURSE = (
          "seeds; dying units revived or not (ELU vs leaky ReLU's α); SELU's self-normalization and its conditions; "
          "what each activation costs"),
     Step("labs/01_activations.ipynb", "lab: σ′, leaky ReLU, per-layer gradient norms", 45,
-         "σ′, leaky ReLU, per-layer gradient norms; where 8 sigmoid layers lose the gradient"),
+         "σ′, leaky ReLU, per-layer gradient norms; where 8 sigmoid layers lose the gradient",
+         grading_utils=("data", "models", "plots")),
     Step("notebooks/03_initialization.ipynb", "symmetry; LeCun, Glorot and He variances; signal size through depth", 60,
          "symmetry (constant weights keep units identical); LeCun, Glorot and He variances checked against Keras's "
          "initializers, truncation included, and a misquoted He formula corrected; activation and gradient scale "
@@ -72,7 +77,7 @@ COURSE = (
          "10-layer network trained from each initialization"),
     Step("labs/02_initialization.ipynb", "lab: the Glorot and He scales, a He initializer, 20 layers deep", 45,
          "the Glorot and He scales, a He-normal Keras initializer, per-layer signal size; 20 ReLU layers under "
-         "three initializations"),
+         "three initializations", grading_utils=("data", "models", "plots")),
     Step("notebooks/04_dropout.ipynb", "over-fitting, dropout in training and inference, Monte Carlo dropout", 60,
          "what `Dropout` computes in training and inference, and which Keras calls use which, checked numerically; "
          "under-fitting, a good fit and over-fitting on 500 digits; a dropout-rate sweep from the same weights over "
@@ -80,7 +85,8 @@ COURSE = (
          "ensemble and an uncertainty signal, compared with plain confidence; whether ReLU's zeros act \"like "
          "dropout\""),
     Step("labs/03_dropout.ipynb", "lab: inverted dropout as a function and a layer, MC dropout", 45,
-         "inverted dropout as a function and as a Keras layer, Monte Carlo dropout; dropout 0 vs 0.5 on 500 digits"),
+         "inverted dropout as a function and as a Keras layer, Monte Carlo dropout; dropout 0 vs 0.5 on 500 digits",
+         grading_utils=("data", "models")),
     Step("notebooks/05_batch_normalization.ipynb",
          "batch normalization's two modes, what it fixes and its pitfalls", 75,
          "what `BatchNormalization` computes in training and inference, moving statistics included, checked to "
@@ -90,7 +96,7 @@ COURSE = (
          "moving statistics, tiny batches)"),
     Step("labs/04_batch_normalization.ipynb", "lab: batch norm's two modes, a layer with moving statistics", 45,
          "batch norm in training and inference mode, a layer with moving statistics; 10 sigmoid layers with and "
-         "without it"),
+         "without it", grading_utils=("data", "models")),
     Step("notebooks/06_optimizers.ipynb", "nine update rules, paths on hard surfaces, learning rates and schedules", 75,
          "nine update rules (SGD, momentum, Nesterov, Adagrad, Adadelta, RMSprop, Adam, Nadam, AdamW) in a few lines "
          "each, matched to `tf.keras.optimizers` step by step; paths on an ill-conditioned quadratic, Rosenbrock and "

@@ -14,8 +14,8 @@ where the student's code could change them.
 """
 import ast
 import base64
-import io
 import json
+import re
 import sys
 import textwrap
 
@@ -23,62 +23,189 @@ import numpy as np
 
 RESULT_MARK = "<<labkit-result>>"
 
+# Values travel between the grader and a kernel in this format, never as pickle. Its limits hold
+# whatever the bytes say: no decompression, no recursion, a bounded depth and count of items.
+WIRE_MAGIC = b"labkit-value-1\n"
+MAX_VALUE_BYTES = 16 * 2**20      # a packed value, arrays included
+MAX_DEPTH = 64                    # lists and dicts inside each other
+MAX_ITEMS = 200_000               # lists, dicts, strings, Nones and arrays in one value
+_DTYPE = re.compile(r"[<>|=][biufcSU][0-9]{1,3}")
+
 
 class SubmissionError(Exception):
     """The student's code could not produce a value (it raised, or a name is missing)."""
 
 
+def _text(item, where="a string"):
+    """`item` if it is valid text; a string with a lone surrogate cannot be written as UTF-8."""
+    try:
+        item.encode("utf-8")
+    except UnicodeEncodeError:
+        raise TypeError(f"{where} contains a character that is not valid text (a lone surrogate "
+                        f"such as \\ud800); return ordinary strings") from None
+    return item
+
+
 def pack(value):
-    """Bytes for a value made of arrays, numbers, strings, None, lists and dicts (no pickle)."""
-    arrays = []
+    """Bytes for a value made of arrays, numbers, strings, None, lists and dicts (no pickle).
 
-    def encode(item):
+    Tuples become lists, dict keys strings, numbers 0-d arrays. TypeError for anything else, a value
+    nested deeper than MAX_DEPTH, with more than MAX_ITEMS items or larger than MAX_VALUE_BYTES.
+    The bytes are a header (a flat JSON list of items, in order) and the data of the strings and arrays.
+    """
+    nodes, chunks, size = [], [], 0
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if len(nodes) >= MAX_ITEMS:
+            raise TypeError(f"the value has more than {MAX_ITEMS:,} items")
+        if isinstance(item, (dict, list, tuple)):
+            if depth >= MAX_DEPTH:
+                raise TypeError(f"the value is nested deeper than {MAX_DEPTH} levels")
+            if len(item) > MAX_ITEMS:
+                raise TypeError(f"the value has more than {MAX_ITEMS:,} items")
         if isinstance(item, dict):
-            return {"dict": {str(key): encode(val) for key, val in item.items()}}
-        if isinstance(item, (list, tuple)):
-            return {"list": [encode(val) for val in item]}
-        if isinstance(item, str):
-            return {"str": item}
-        if item is None:
-            return {"none": True}
-        array = np.asarray(item)
-        if array.dtype == object:
-            raise TypeError(f"cannot send a value of type {type(item).__name__}; "
-                            "return numbers, arrays, strings, lists or dicts")
-        arrays.append(array)
-        return {"array": len(arrays) - 1}
-
-    structure = encode(value)
-    buffer = io.BytesIO()
-    np.savez(buffer, structure=np.array(json.dumps(structure)),
-             **{f"a{i}": array for i, array in enumerate(arrays)})
-    return buffer.getvalue()
+            nodes.append(["d", len(item)])
+            for key, val in reversed(list(item.items())):
+                stack.append((val, depth + 1))
+                stack.append((str(key), depth + 1))
+        elif isinstance(item, (list, tuple)):
+            nodes.append(["l", len(item)])
+            stack.extend((val, depth + 1) for val in reversed(item))
+        elif isinstance(item, str):
+            data = _text(str(item)).encode("utf-8")
+            nodes.append(["s", len(data)])
+            chunks.append(data)
+            size += len(data)
+        elif item is None:
+            nodes.append(["n"])
+        else:
+            array = np.asarray(item)
+            if array.dtype.kind not in "biufcSU":
+                raise TypeError(f"cannot send a value of type {type(item).__name__}; "
+                                "return numbers, arrays, strings, lists or dicts")
+            size += array.nbytes
+            if size > MAX_VALUE_BYTES:
+                break
+            nodes.append(["a", array.dtype.str, list(array.shape)])
+            chunks.append(array.tobytes())
+        if size > MAX_VALUE_BYTES:
+            break
+    if size > MAX_VALUE_BYTES:
+        raise TypeError(f"the value is larger than {MAX_VALUE_BYTES // 2**20} MiB")
+    header = json.dumps(nodes).encode("ascii")
+    return b"".join([WIRE_MAGIC, len(header).to_bytes(8, "little"), header] + chunks)
 
 
 def unpack(data):
-    """The value `pack` encoded; never unpickles."""
-    with np.load(io.BytesIO(data), allow_pickle=False) as stored:
-        arrays = {name: stored[name] for name in stored.files}
+    """The value `pack` encoded. ValueError (with a reason) for bytes that are not such a value,
+    whatever they contain: nothing is unpickled, decompressed or decoded recursively, and the
+    result is never much larger than the bytes given."""
+    data = memoryview(data)
+    if len(data) > MAX_VALUE_BYTES + 2**20:
+        raise ValueError(f"the value is larger than {MAX_VALUE_BYTES // 2**20} MiB")
+    if bytes(data[:len(WIRE_MAGIC)]) != WIRE_MAGIC or len(data) < len(WIRE_MAGIC) + 8:
+        raise ValueError("not a packed value")
+    start = len(WIRE_MAGIC) + 8
+    end = start + int.from_bytes(data[len(WIRE_MAGIC):start], "little")
+    if end > len(data):
+        raise ValueError("the value is cut short")
+    header = bytes(data[start:end])
+    # Each item is a list of its own and an array's shape one more: more brackets than that, and the
+    # header would be nested, or longer than MAX_ITEMS, before JSON is even read.
+    if header.count(b"[") > 2 * MAX_ITEMS + 1:
+        raise ValueError(f"the value's structure is unreadable (more than {MAX_ITEMS:,} items)")
+    try:
+        nodes = json.loads(header.decode("ascii"))
+    except (ValueError, RecursionError):
+        raise ValueError("the value's structure is unreadable") from None
+    if not isinstance(nodes, list) or not 0 < len(nodes) <= MAX_ITEMS:
+        raise ValueError("the value's structure is unreadable")
+    offset = end
 
-    def decode(item):
-        if "dict" in item:
-            return {key: decode(val) for key, val in item["dict"].items()}
-        if "list" in item:
-            return [decode(val) for val in item["list"]]
-        if "str" in item:
-            return item["str"]
-        if "none" in item:
+    def take(nbytes):
+        nonlocal offset
+        if nbytes > len(data) - offset:
+            raise ValueError("the value is cut short")
+        offset += nbytes
+        return data[offset - nbytes:offset]
+
+    def array(node):
+        if len(node) != 3 or not isinstance(node[1], str) or not _DTYPE.fullmatch(node[1]):
+            raise ValueError("an array of an unknown type")
+        shape = node[2]
+        if (not isinstance(shape, list) or len(shape) > 32
+                or not all(type(n) is int and 0 <= n <= MAX_VALUE_BYTES for n in shape)):
+            raise ValueError("an array of an impossible shape")
+        dtype = np.dtype(node[1])
+        if dtype.itemsize == 0:
+            raise ValueError("an array of an unknown type")
+        nbytes = dtype.itemsize * int(np.prod(shape, dtype=object))
+        return np.frombuffer(take(nbytes), dtype=dtype).reshape(tuple(shape)).copy()
+
+    def text(node):
+        if len(node) != 2 or type(node[1]) is not int or node[1] < 0:
+            raise ValueError("a string of an impossible length")
+        try:
+            return str(take(node[1]), "utf-8")
+        except UnicodeDecodeError:
+            raise ValueError("a string that is not valid text (UTF-8)") from None
+
+    def leaf(node):
+        kind = node[0]
+        if kind == "s":
+            return text(node)
+        if kind == "n" and len(node) == 1:
             return None
-        return arrays[f"a{int(item['array'])}"]
+        if kind == "a":
+            return array(node)
+        raise ValueError("an item of an unknown kind")
 
-    return decode(json.loads(str(arrays.pop("structure"))))
+    # Containers under construction: [container, items still to come, pending dict key].
+    done, result, stack = False, None, []
+    for node in nodes:
+        if not isinstance(node, list) or not node or not isinstance(node[0], str):
+            raise ValueError("an item of an unknown kind")
+        if node[0] in ("l", "d"):
+            if len(node) != 2 or type(node[1]) is not int or not 0 <= node[1] <= MAX_ITEMS:
+                raise ValueError("a list or dict of an impossible length")
+            item = [] if node[0] == "l" else {}
+        else:
+            item = leaf(node)
+        if stack:
+            parent = stack[-1]
+            if isinstance(parent[0], list):
+                parent[0].append(item)
+            elif parent[2] is None:
+                if not isinstance(item, str):
+                    raise ValueError("a dict key that is not a string")
+                parent[2] = item
+                continue
+            else:
+                parent[0][parent[2]] = item
+                parent[2] = None
+            parent[1] -= 1
+        elif not done:
+            done, result = True, item
+        else:
+            raise ValueError("items after the end of the value")
+        if node[0] in ("l", "d") and node[1]:
+            if len(stack) >= MAX_DEPTH:
+                raise ValueError(f"the value is nested deeper than {MAX_DEPTH} levels")
+            stack.append([item, node[1], None])
+        while stack and stack[-1][1] == 0:
+            stack.pop()
+    if stack or not done or offset != len(data):
+        raise ValueError("the value is cut short or has bytes left over")
+    return result
 
 
-def evaluate_here(expr, namespace, inputs):
+def evaluate_here(expr, namespace, inputs, plain=True):
     """Evaluate `expr` in `namespace` with `inputs` bound, as sendable plain values.
 
     `expr` is an expression, or several lines whose last one is an expression (like a notebook
     cell): the lines before it run first, in a scope of their own, and the last one is the value.
+    With plain=False the value is returned as computed (the caller packs it).
     """
     scope = dict(namespace)
     scope["lab_tools"] = sys.modules[__name__]   # e.g. lab_tools.gradient(fn, x) in an expression
@@ -91,11 +218,23 @@ def evaluate_here(expr, namespace, inputs):
         exec(compile(body, "<lab.value>", "exec"), scope)
         value = eval(compile(last, "<lab.value>", "eval"), scope)
     except Exception as error:
-        raise SubmissionError(f"`{_shown(expr)}` raised {type(error).__name__}: {error}") from None
+        raise SubmissionError(f"`{_shown(expr)}` raised {_error_text(error)}") from None
+    if not plain:
+        return value
     try:
         return unpack(pack(value))
-    except TypeError as error:
-        raise SubmissionError(f"`{_shown(expr)}`: {error}") from None
+    except Exception as error:
+        raise SubmissionError(f"`{_shown(expr)}`: {_error_text(error, with_type=False)}") from None
+
+
+def _error_text(error, with_type=True):
+    """`Type: message` for an exception whose str() may itself fail or hold invalid text."""
+    try:
+        text = str(error)
+    except Exception:
+        text = "(its message could not be read)"
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return f"{type(error).__name__}: {text}" if with_type else text
 
 
 def _shown(expr):
@@ -103,15 +242,20 @@ def _shown(expr):
     return "; ".join(line.strip() for line in textwrap.dedent(expr).strip().splitlines())
 
 
-def probe(expr, inputs_b64):
-    """Kernel side of grading: evaluate `expr` in __main__ and print the packed result."""
+def probe(expr, inputs_b64, nonce=""):
+    """Kernel side of grading: evaluate `expr` in __main__ and print the packed result on one line,
+    RESULT_MARK + nonce + ":" + base64. The grader reads only that line (the last one with its nonce)."""
     import __main__
     inputs = unpack(base64.b64decode(inputs_b64))
     try:
-        payload = {"value": evaluate_here(expr, vars(__main__), inputs)}
+        value = evaluate_here(expr, vars(__main__), inputs, plain=False)
+        try:
+            packed = pack({"value": value})
+        except Exception as error:
+            raise SubmissionError(f"`{_shown(expr)}`: {_error_text(error, with_type=False)}") from None
     except SubmissionError as error:
-        payload = {"error": str(error)}
-    print(RESULT_MARK + base64.b64encode(pack(payload)).decode("ascii"))
+        packed = pack({"error": _error_text(error, with_type=False)})
+    print(f"{RESULT_MARK}{nonce}:{base64.b64encode(packed).decode('ascii')}", flush=True)
 
 
 def _describe(array):

@@ -1,13 +1,22 @@
-"""Grading one submission: run the lab's cells in a kernel, the test cells here, and save the result."""
+"""Grading one submission, in a worker process: the lab's cells in a sandboxed kernel, the test cells here.
+
+The worker gets the lab, the limits and the submission's bytes on its stdin (it never opens the
+submissions folder), and writes its result as JSON lines on its stdout, the last one final: a pipe
+that only the grader holds. It imports nothing the kernel can write: the kernel's files live in
+the sandbox's own /tmp, and the worker runs in isolated mode (python -I) from a folder of its own.
+"""
 import base64
 import json
+import secrets
+import sys
 import tempfile
-import time
 from pathlib import Path
 
-from tools.grading.kernel import STATUS, Kernel, clean
+from tools.grading.kernel import STATUS, STOPPED, Kernel, Limits, clean
+from tools.grading.sandbox import CourseView
 from tools.labs import grade_id, role
-from utils.labkit import RESULT_MARK, Checks, SubmissionError, pack, unpack
+from utils import course
+from utils.labkit import Checks, SubmissionError, pack, unpack
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20
 
@@ -22,111 +31,141 @@ class KernelLab(Checks):
 
     def value(self, expr, **inputs):
         payload = base64.b64encode(pack(inputs)).decode("ascii")
-        outcome = self.kernel.run(f"import utils.labkit as _labkit\n_labkit.probe({expr!r}, {payload!r})")
+        nonce = secrets.token_hex(8)
+        outcome = self.kernel.run(f"import utils.labkit as _labkit\n_labkit.probe({expr!r}, {payload!r}, {nonce!r})",
+                                  nonce=nonce)
         if outcome.status != "ok":
             raise SubmissionError(f"`{expr}`: {outcome.reason(self.limits) or outcome.status}")
-        marks = [line for line in outcome.stdout.splitlines() if line.startswith(RESULT_MARK)]
-        if not marks:
-            raise SubmissionError(f"`{expr}` gave no value (its output was replaced or too long)")
+        if outcome.result is None:
+            raise SubmissionError(f"`{expr}` gave no value (the kernel's output was replaced, or the value "
+                                  "was larger than the grader accepts)")
         try:
-            result = unpack(base64.b64decode(marks[-1][len(RESULT_MARK):]))
-        except Exception:
-            raise SubmissionError(f"`{expr}` gave an unreadable value") from None
-        if not isinstance(result, dict) or ("value" not in result and "error" not in result):
-            raise SubmissionError(f"`{expr}` gave an unreadable value")
+            result = unpack(base64.b64decode(outcome.result, validate=True))
+        except ValueError as error:
+            raise SubmissionError(f"`{expr}` gave a value the grader cannot read: {error}") from None
+        if not isinstance(result, dict) or set(result) not in ({"value"}, {"error"}):
+            raise SubmissionError(f"`{expr}` gave a value the grader cannot read")
         if "error" in result:
             raise SubmissionError(clean(result["error"]))
         return result["value"]
 
 
-def read_cells(path):
-    """A notebook's cells as dicts with `source` joined into one string (None where malformed),
-    or raise ValueError with a reason a student can act on. Reads at most MAX_NOTEBOOK_BYTES."""
-    with open(path, "rb") as handle:
-        data = handle.read(MAX_NOTEBOOK_BYTES + 1)
+def read_cells(data):
+    """A notebook's cells, from its bytes, as dicts with `source` joined into one string (None where
+    malformed or not valid text), or raise ValueError with a reason a student can act on."""
     if len(data) > MAX_NOTEBOOK_BYTES:
         raise ValueError(f"the file is larger than {MAX_NOTEBOOK_BYTES // 2**20} MiB")
+    if not data.strip():
+        raise ValueError("the file is empty")
     try:
-        notebook = json.loads(data.decode("utf-8"))
+        notebook = json.loads(data.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise ValueError("the file is not text (UTF-8): is it a notebook?") from None
+    except RecursionError:
+        raise ValueError("the file is not a readable notebook (its JSON is nested too deeply)") from None
     except ValueError as error:
         raise ValueError(f"the file is not a readable notebook (JSON error: {clean(error, 200)})") from None
     if not isinstance(notebook, dict) or not isinstance(notebook.get("cells"), list):
         raise ValueError("the file is not a readable notebook (no list of cells)")
     if notebook.get("nbformat") != 4:
-        raise ValueError(f"the notebook format is {notebook.get('nbformat')!r}, not 4: save it with JupyterLab")
+        raise ValueError(f"the notebook format is {clean(repr(notebook.get('nbformat')), 40)}, not 4: "
+                         "save it with JupyterLab")
     cells = []
     for cell in notebook["cells"]:
         if isinstance(cell, dict):
             source = cell.get("source", "")
             if isinstance(source, list) and all(isinstance(line, str) for line in source):
                 source = "".join(source)
+            if isinstance(source, str):
+                try:
+                    source.encode("utf-8")
+                except UnicodeEncodeError:
+                    source = None
             cells.append({**cell, "source": source if isinstance(source, str) else None})
     return cells
 
 
-def grade_one(lab_path, submission_path, result_path, timeout, memory_mib, cell_timeout):
-    """Grade one submission; write the result JSON after every step, so a killed run keeps its part."""
-    source = read_cells(lab_path)
-    result = {"status": "graded", "notes": [], "tests": {}, "cells": {}}
+def lab_modules(lab_path):
+    """The utils modules a lab's kernel may import, from the course's registry (none beyond the
+    setup's for a lab that is not in it)."""
+    step = course.step_for(lab_path)
+    return tuple(step.grading_utils) if step is not None else ()
 
-    def save():
-        Path(result_path).write_text(json.dumps(result), encoding="utf-8")
 
+def grade_one(lab_path, data, limits, sandboxed=True, emit=None):
+    """Grade one submission (its bytes); return the result and give it to `emit` after every test,
+    so that a run stopped from outside keeps its part."""
+    source = read_cells(Path(lab_path).read_bytes())
+    result = {"status": "graded", "notes": [], "tests": {}, "cells": {}, "usage": {}}
+    emit = emit or (lambda _: None)
     try:
-        submitted = read_cells(submission_path)
-    except (OSError, ValueError) as error:
+        submitted = read_cells(data)
+    except ValueError as error:
         result.update(status="unreadable", notes=[f"Your notebook could not be read: {error}."])
-        save()
-        return
+        emit(result)
+        return result
     code_cells = [cell for cell in submitted if cell.get("cell_type") == "code"]
     answer_ids = {grade_id(cell) for cell in source if role(cell) == "answer"}
-    answers = {}
+    answers, unreadable = {}, set()
     for cell in code_cells:
-        if grade_id(cell) in answer_ids and cell["source"] is not None:
-            answers.setdefault(grade_id(cell), cell["source"])
+        gid = grade_id(cell)
+        if gid in answer_ids and gid not in answers and gid not in unreadable:
+            if cell["source"] is None:
+                unreadable.add(gid)
+            else:
+                answers[gid] = cell["source"]
     known = {grade_id(cell) for cell in source if role(cell) != "text"}
     added = sum(1 for cell in code_cells if grade_id(cell) is None or grade_id(cell) not in known)
     if added:
         result["notes"].append(f"{added} code cell(s) you added or unmarked were not run: "
                                "only the exercise cells' code is graded.")
-    deadline = time.monotonic() + timeout
-    limits = {"time": f"{cell_timeout:g} s per cell, {timeout:g} s for the whole notebook",
-              "memory": f"{memory_mib} MiB"}
     with tempfile.TemporaryDirectory(prefix="labkit-") as workdir:
         try:
-            kernel = Kernel(workdir, deadline, memory_mib, cell_timeout)
+            view = CourseView(course.ROOT, lab_modules(lab_path), Path(workdir, "course"))
+            kernel = Kernel(workdir, view, limits, sandboxed)
         except Exception as error:
             result.update(status="kernel did not start", notes=[clean(error)])
-            save()
-            return
+            emit(result)
+            return result
         lab = KernelLab(kernel, limits)
         try:
             for cell in source:
                 kind, gid = role(cell), grade_id(cell)
                 if kind == "fixed":
-                    kernel.run(cell["source"])
+                    outcome = kernel.run(cell["source"])
+                    if outcome.status == "error" and not kernel.stopped:
+                        result["notes"].append(f"The lab's own cell `{gid or 'unnamed'}` failed: {outcome.error}")
+                        if outcome.error.startswith("VersionError"):   # the grader's environment, not the student
+                            result["status"] = "untested versions"
+                            break
                 elif kind == "answer":
-                    if gid not in answers:
+                    if gid in unreadable:
+                        result["cells"][gid] = ("this exercise cell could not be read (its text holds a character "
+                                                "that is not valid text, such as a lone surrogate)")
+                    elif gid not in answers:
                         result["cells"][gid] = ("this exercise cell is missing from your notebook "
                                                 "(deleted, or its cell metadata was removed)")
-                        continue
-                    outcome = kernel.run(answers[gid])
-                    if outcome.status != "ok":
-                        result["cells"][gid] = outcome.reason(limits)
+                    else:
+                        outcome = kernel.run(answers[gid])
+                        if outcome.status != "ok":
+                            result["cells"][gid] = outcome.reason(limits)
                 elif kind == "test":
                     result["tests"][gid] = run_test(cell["source"], lab)
-                    save()
+                    emit(result)
             if kernel.stopped:
                 result["status"] = STATUS[kernel.stopped]
+                result["notes"].append("Grading stopped: " + STOPPED[kernel.stopped][1].format(**limits.describe())
+                                       + "; what followed scores 0.")
         finally:
-            kernel.shutdown()
-    save()
+            kernel.shutdown()   # returns once every process of the submission is gone
+            cpu, peak = kernel.usage()
+            result["usage"] = {"cpu_s": round(cpu, 1), "peak_mib": peak}
+    emit(result)
+    return result
 
 
 def run_test(code, lab):
-    """Run one test cell's code here, against the kernel; (passed, message)."""
+    """Run one test cell's code here, against the kernel; {passed, message}."""
     import numpy
     try:
         exec(compile(code, "<test>", "exec"), {"lab": lab, "np": numpy, "__name__": "labtest"})
@@ -135,7 +174,34 @@ def run_test(code, lab):
     except SubmissionError as failure:
         return {"passed": False, "message": clean(failure)}
     except Exception as failure:   # the student's value broke the test's arithmetic, e.g. a wrong shape
-        why = f"the test could not use your result: {type(failure).__name__}: {failure}"
+        why = f"the test could not use your result: {type(failure).__name__}: {clean(failure)}"
         return {"passed": False, "message": clean(why)}
     return {"passed": True, "message": ""}
 
+
+def worker_main():
+    """A worker process (started by tools.grading.batch): the job on stdin, JSON result lines on stdout."""
+    _die_with_parent()
+    job = json.loads(sys.stdin.buffer.read())
+    out = sys.stdout
+
+    def emit(result):
+        out.write(json.dumps(result, ensure_ascii=True) + "\n")
+        out.flush()
+
+    grade_one(job["lab"], base64.b64decode(job["submission"]), Limits(**job["limits"]), job["sandboxed"], emit)
+    return 0
+
+
+def _die_with_parent():
+    """Linux: this worker (and through bwrap its sandbox) is killed when the grade command dies."""
+    try:
+        import ctypes
+        import os
+        import signal
+        parent = os.getppid()
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)   # PR_SET_PDEATHSIG
+        if os.getppid() != parent:
+            os._exit(1)
+    except (OSError, AttributeError):
+        pass
