@@ -27,6 +27,7 @@ _HOME = {  # name -> the module that defines it; loaded on first use, so tools t
     "explore": "explorers", "signal_through_depth": "explorers",
     "ClaimError": "claims", "check": "claims", "claim": "claims", "claims_summary": "claims",
     "DataError": "data", "Digits": "data", "load_full_dataset": "data", "load_mnist_sample": "data",
+    "HealthProbe": "health", "signal_per_block": "health", "train_watched": "health", "update_ratios": "health",
     "VersionError": "environment", "check_versions": "environment", "setup": "environment",
     "at_scale": "environment", "scale": "environment",
     "Maxout": "layers",
@@ -36,6 +37,7 @@ _HOME = {  # name -> the module that defines it; loaded on first use, so tools t
     "activation_stats": "probes", "backprop_stats": "probes", "gradient_norms": "probes",
     "layer_outputs": "probes", "predict_in_training_mode": "probes", "unchanged_state": "probes",
     "value_and_derivative": "probes",
+    "ResidualBlock": "residual", "make_residual_mlp": "residual",
     "fmt": "report", "fmt_seconds": "report", "show_table": "report",
 }
 __all__ = sorted(_HOME)
