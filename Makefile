@@ -25,7 +25,7 @@ export TF_ENABLE_ONEDNN_OPTS ?= 0
 # Kernels must use Jupyter's inline backend, or figures vanish from stored outputs.
 unexport MPLBACKEND
 
-.PHONY: help lab test test-strict test-portability exact-cells check lint run benchmark notebooks publish labs grade venv constraints clean
+.PHONY: help lab test test-strict test-portability exact-cells check lint run benchmark notebooks publish labs grade venv constraints clean test-ui test-integration
 
 help:
 	@echo "make lab        open JupyterLab on the course map (creates .venv on first use)"
@@ -34,6 +34,8 @@ help:
 	@echo "make test-strict       make test, comparing every stored output digit for digit (reference machine)"
 	@echo "make test-portability  the suite under perturbed arithmetic (oneDNN, threads, AVX2): build/portability/"
 	@echo "make exact-cells       after test-portability: compare exactly the cells no perturbation changed"
+	@echo "make test-ui           JupyterLab in headless Chromium: course map, explorers, a lab (screenshots in build/ui/)"
+	@echo "make test-integration  test-ui, nbgrader's own autograder on a lab, and a Jupyter with another TensorFlow"
 	@echo "make run        run every notebook and lab solution headless in parallel; report in build/report.html"
 	@echo "                (SCALE=full: more seeds and repeats, for study; also make lab SCALE=full)"
 	@echo "make benchmark  time every notebook alone (or NB=...), and the fixed cost of kernel + TensorFlow"
@@ -55,8 +57,12 @@ $(READY): requirements.txt $(CONSTRAINTS)
 	$(BIN)/python -c "import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()['purelib'], 'course.pth').write_text('$(CURDIR)\n')"
 	@touch $(READY)
 
+# Kernels talk to JupyterLab over Unix sockets rather than unencrypted TCP on loopback (no warning at each
+# kernel start), where that is safe: not on Windows, and with a runtime folder short enough for socket paths.
+LAB_TRANSPORT = $(shell $(BIN)/python -c "import sys; from jupyter_core.paths import jupyter_runtime_dir as d; print('' if sys.platform == 'win32' or len(d()) > 60 else '--KernelManager.transport=ipc')" 2>/dev/null)
+
 lab: $(READY)
-	$(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_ARGS) --ServerApp.root_dir=. \
+	$(BIN)/jupyter lab $(LAB_FLAGS) $(LAB_TRANSPORT) $(LAB_ARGS) --ServerApp.root_dir=. \
 	  --LabApp.default_url=/lab/tree/$(FIRST_NOTEBOOK)
 
 # --dist loadscope keeps each notebook's cells on one worker, in order. --nbval-lax: only cells tagged
@@ -75,6 +81,36 @@ lint: $(READY)
 check: lint
 	$(BIN)/python -m pytest -q -n $(WORKERS) -m "not kernel" tests
 
+# Where students and teachers already work, in environments of their own (build/venvs/, never .venv): JupyterLab
+# in headless Chromium (Debian's chromium; Playwright drives it), nbgrader's autograder on a lab, and a Jupyter
+# with another TensorFlow. Not in make test; .ci/run runs it after make test.
+OTHER_TF_VENV := build/venvs/tf-2.20
+NBGRADER_VENV := build/venvs/nbgrader
+
+test-ui: $(READY)
+	$(BIN)/python -m pytest -m ui tests/test_ui.py
+
+test-integration: $(READY) $(NBGRADER_VENV)/.ready $(OTHER_TF_VENV)/.ready
+	NBGRADER_PYTHON=$(CURDIR)/$(NBGRADER_VENV)/bin/python OTHER_TF_PYTHON=$(CURDIR)/$(OTHER_TF_VENV)/bin/python \
+	  $(BIN)/python -m pytest -m integration tests
+
+# nbgrader over the pinned environment: a venv that sees .venv's packages through a .pth and adds only nbgrader's.
+$(NBGRADER_VENV)/.ready: requirements-nbgrader.txt $(READY)
+	rm -rf $(NBGRADER_VENV)
+	$(BIN)/python -m venv $(NBGRADER_VENV)
+	$(BIN)/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" > "$$($(NBGRADER_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/pack-venv.pth"
+	$(NBGRADER_VENV)/bin/python -m pip install -r requirements-nbgrader.txt -c $(CONSTRAINTS)
+	@touch $@
+
+# Another TensorFlow, with the pack's other versions (constraints without TensorFlow), and the pack on its path.
+$(OTHER_TF_VENV)/.ready: requirements-other-tf.txt $(CONSTRAINTS)
+	rm -rf $(OTHER_TF_VENV)
+	$(PYTHON) -m venv $(OTHER_TF_VENV)
+	grep -v -e '^tensorflow' -e '^tensorboard' $(CONSTRAINTS) > $(OTHER_TF_VENV)/constraints.txt
+	$(OTHER_TF_VENV)/bin/python -m pip install -r requirements-other-tf.txt -c $(OTHER_TF_VENV)/constraints.txt
+	$(OTHER_TF_VENV)/bin/python -c "import pathlib, sysconfig; pathlib.Path(sysconfig.get_paths()['purelib'], 'course.pth').write_text('$(CURDIR)\n')"
+	@touch $@
+
 # Every stored output reproduced digit for digit: only on the machine kind that made them.
 test-strict: $(READY)
 	COURSE_SCALE=default $(BIN)/python -m pytest $(filter-out --nbval-lax,$(PYTEST_ARGS))
@@ -91,8 +127,11 @@ exact-cells: $(READY)
 run: $(READY)
 	$(BIN)/python -m tools.run --workers $(WORKERS) $(NB)
 
+# The run times go to benchmarks/, notebook 00's map and the README's tables.
 benchmark: $(READY)
 	COURSE_SCALE=default $(BIN)/python benchmarks/run.py $(NB)
+	COURSE_SCALE=default $(BIN)/python -m tools.run --store $(FIRST_NOTEBOOK)
+	$(BIN)/python -m tools.docs
 
 notebooks: $(READY)
 	@test "$(SCALE)" = default || { echo "committed outputs are the default scale's: run make notebooks without SCALE"; exit 2; }
@@ -102,9 +141,8 @@ notebooks: $(READY)
 # notebook 00's map, and the README's tables, in one command.
 publish: $(READY)
 	@test -n "$(NB)" || { echo "usage: make publish NB=notebooks/NN_name.ipynb"; exit 2; }
-	COURSE_SCALE=default $(BIN)/python benchmarks/run.py $(NB)
-	COURSE_SCALE=default $(BIN)/python -m tools.run --store --workers $(WORKERS) $(NB) $(FIRST_NOTEBOOK)
-	$(BIN)/python -m tools.docs
+	COURSE_SCALE=default $(BIN)/python -m tools.run --store --workers $(WORKERS) $(NB)
+	$(MAKE) benchmark NB="$(NB)"
 
 labs: $(READY)
 	$(BIN)/python -m tools.labs

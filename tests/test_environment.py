@@ -13,7 +13,8 @@ from utils import environment
 
 
 def test_tested_versions_pass():
-    utils.check_versions(environment.REQUIRED_TF + ".0", environment.REQUIRED_KERAS_MAJOR + ".15.1", (3, 11))
+    assert utils.check_versions(environment.REQUIRED_TF + ".0", environment.REQUIRED_KERAS_MAJOR + ".15.1",
+                                (3, 11), strict=True) is None
 
 
 def test_requirements_pin_the_version_setup_checks():
@@ -23,22 +24,45 @@ def test_requirements_pin_the_version_setup_checks():
 
 
 def test_running_versions_are_the_tested_ones():
-    utils.check_versions(tf.__version__, tf.keras.version())
+    assert utils.check_versions(tf.__version__, tf.keras.version(), strict=True) is None
 
 
-def test_wrong_tensorflow_version_says_what_was_found_and_how_to_fix(monkeypatch):
+def test_regression_runs_are_strict():
+    """tools/__init__.py sets the variable for every kernel the tools start; pytest loads tools first."""
+    assert os.environ.get(environment.STRICT_VERSIONS) == "1" and environment.strict_versions()
+
+
+def test_a_regression_run_refuses_another_tensorflow_and_says_how_to_fix(monkeypatch):
     monkeypatch.delenv(environment.ALLOW_OTHER_VERSIONS, raising=False)
     with pytest.raises(utils.VersionError) as error:
-        utils.check_versions("2.15.1", "3.3.3", (3, 11))
+        utils.check_versions("2.20.0", "3.11.3", (3, 11), strict=True)
     message = str(error.value)
-    assert "TensorFlow 2.21.x" in message and "found TensorFlow 2.15.1" in message
-    assert "make lab" in message and environment.ALLOW_OTHER_VERSIONS in message
+    assert "TensorFlow 2.20.0 with Keras 3.11.3" in message and "TensorFlow 2.21 and Keras 3" in message
+    assert "make test" in message and "make clean venv" in message and environment.ALLOW_OTHER_VERSIONS in message
 
 
-def test_legacy_keras_is_refused(monkeypatch):
+def test_a_student_with_another_tensorflow_is_warned_and_goes_on(monkeypatch):
     monkeypatch.delenv(environment.ALLOW_OTHER_VERSIONS, raising=False)
-    with pytest.raises(utils.VersionError, match="needs Keras 3.*found Keras 2.15.0"):
-        utils.check_versions("2.21.0", "2.15.0", (3, 11))
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    warning = utils.check_versions("2.20.0", "3.11.3", (3, 12), strict=False)
+    assert warning.startswith("Warning: this kernel has TensorFlow 2.20.0 with Keras 3.11.3;")
+    assert "numbers can differ from the stored outputs" in warning and "claim is still checked" in warning
+    assert "make lab" in warning and "Colab" not in warning
+
+
+def test_on_colab_the_advice_is_colabs(monkeypatch):
+    monkeypatch.setitem(sys.modules, "google.colab", type(sys)("google.colab"))
+    warning = utils.check_versions("2.19.0", "3.10.0", (3, 12), strict=False)
+    assert "(Colab brings its own TensorFlow)" in warning and "Restart session" in warning
+    assert "make lab" not in warning
+    with pytest.raises(utils.VersionError, match="needs TensorFlow 2.16 or newer with Keras 3.*Restart session"):
+        utils.check_versions("2.15.1", "2.15.0", (3, 12), strict=False)
+
+
+def test_legacy_keras_is_refused_even_for_students(monkeypatch):
+    monkeypatch.delenv(environment.ALLOW_OTHER_VERSIONS, raising=False)
+    with pytest.raises(utils.VersionError, match="needs TensorFlow 2.16 or newer with Keras 3.*Keras 2.15.0"):
+        utils.check_versions("2.15.1", "2.15.0", (3, 11), strict=False)
 
 
 def test_old_python_is_refused_even_with_the_override(monkeypatch):
@@ -49,7 +73,7 @@ def test_old_python_is_refused_even_with_the_override(monkeypatch):
 
 def test_maintainers_can_try_another_tensorflow(monkeypatch):
     monkeypatch.setenv(environment.ALLOW_OTHER_VERSIONS, "1")
-    utils.check_versions("2.22.0", "3.16.0", (3, 12))
+    assert "TensorFlow 2.22.0" in utils.check_versions("2.22.0", "3.16.0", (3, 12), strict=True)
 
 
 def test_setup_seeds_everything_and_turns_on_op_determinism(capsys):

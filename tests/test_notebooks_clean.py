@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+from tools import colab
 from utils import course
 from utils.course import pack_notebooks
 
@@ -72,8 +73,11 @@ def test_outputs_are_clean(path):
 def test_notebook_follows_the_course_anatomy(path):
     cells = code_cells(load(path))
     sources = ["".join(c["source"]) for c in cells]
-    assert sources[0].startswith("import utils\nutils.setup("), "first code cell must set up utils"
-    assert not any("sys.path" in s for s in sources), "notebooks import utils without sys.path edits"
+    assert sources[0] == colab.cell_source(), "first code cell: the Colab cell (run `python -m tools.colab`)"
+    assert sources.count(colab.cell_source()) == 1, "one Colab cell"
+    assert sources[1].startswith("import utils\nutils.setup("), "second code cell must set up utils"
+    # only the Colab cell, on Colab only, puts the pack on the path
+    assert not any("sys.path" in s for s in sources[1:]), "notebooks import utils without sys.path edits"
     if path.name != "00_start_here.ipynb":   # the course map checks the pack; it teaches no effect
         assert any("utils.claim(" in s for s in sources), "a notebook asserts its claims"
     assert sources[-1].strip() == "utils.claims_summary()", "the last code cell lists the claims"

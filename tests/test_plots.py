@@ -1,3 +1,5 @@
+import io
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -43,15 +45,51 @@ def test_plot_history_without_held_out_data():
     plt.close(fig)
 
 
+def _frames(png):
+    """The frames of an animated PNG as RGB arrays, composed as a browser shows them."""
+    from PIL import Image
+    image = Image.open(io.BytesIO(png))
+    frames = []
+    for k in range(image.n_frames):
+        image.seek(k)
+        frames.append(np.asarray(image.convert("RGB")).astype(int))
+    return frames
+
+
+def test_the_animation_encoder_gives_back_every_frame_exactly():
+    from utils import animation
+    rng = np.random.default_rng(0)
+    palette = [(0, 0, 0)] + [tuple(rng.integers(0, 256, 3)) for _ in range(9)]
+    frames = [rng.integers(1, 10, (6, 8))]
+    for _ in range(4):   # a few pixels change per frame, or none
+        frame = frames[-1].copy()
+        frame[rng.integers(0, 6, 3), rng.integers(0, 8, 3)] = rng.integers(1, 10, 3)
+        frames.append(frame)
+    frames.append(frames[-1].copy())
+    decoded = _frames(animation._apng(frames, palette, [100] * len(frames)))
+    assert len(decoded) == len(frames)
+    for got, indices in zip(decoded, frames):
+        assert np.array_equal(got, np.asarray(palette)[indices])
+
+
 def test_animate_paths_moves_one_marker_per_path_step_by_step():
     paths = {"a": np.array([[0.0, 0.0], [0.5, 0.0], [1.0, 0.0]]), "b <&>": np.array([[0.0, 1.0], [0.5, 0.5]])}
-    svg = utils.animate_paths(lambda x, y: x ** 2 + y ** 2, paths, xlim=(-1, 2), ylim=(-1, 2),
-                              levels=[0.5, 1, 2], title="t").data
-    assert svg.count("<animateMotion") == 2 and "<script" not in svg
-    assert 'keyTimes="0.0000;0.5000;1.0000"' in svg  # one frame per step, the shorter path padded
-    assert 'keyPoints="0.0000;0.5000;1.0000"' in svg  # path "a": two steps of equal length
-    assert "b &lt;&amp;&gt;" in svg and 'fill="#' in svg
-    assert '<circle r="4" fill="#1f77b4" cx="186.7" cy="213.3">' in svg  # drawn at the start without animation
-    assert 'path="M 0.0,0.0 L 93.3,0.0 L 186.7,0.0"' in svg  # motion relative to the start
-    assert svg == utils.animate_paths(lambda x, y: x ** 2 + y ** 2, paths, xlim=(-1, 2), ylim=(-1, 2),
-                                      levels=[0.5, 1, 2], title="t").data  # deterministic
+    animation = utils.animate_paths(lambda x, y: x ** 2 + y ** 2, paths, xlim=(-1, 2), ylim=(-1, 2),
+                                    levels=[0.5, 1, 2], title="t")
+    assert animation.png.startswith(b"\x89PNG") and b"acTL" in animation.png and len(animation.png) < 200_000
+    assert repr(animation) == "Animation, 2 steps: a, b <&>"   # the text/plain of the output: no object repr
+    frames = _frames(animation.png)
+    assert len(frames) == 3                                       # one frame per step, the shorter path padded
+    first, second = (np.argwhere((frames[k] != frames[k + 1]).any(axis=2)) for k in (0, 1))
+    assert len(first) and len(second)
+    assert second[:, 1].mean() > first[:, 1].mean()               # in step 2 only "a" moves, to the right
+    again = utils.animate_paths(lambda x, y: x ** 2 + y ** 2, paths, xlim=(-1, 2), ylim=(-1, 2),
+                                levels=[0.5, 1, 2], title="t")
+    assert again.png == animation.png                             # deterministic
+
+
+def test_a_diverging_path_stops_at_the_edge():
+    paths = {"diverges": np.array([[0.0, 0.0], [10.0, -5.0], [np.inf, np.nan]])}
+    frames = _frames(utils.animate_paths(lambda x, y: x ** 2 + y ** 2, paths, xlim=(-1, 1), ylim=(-1, 1),
+                                         levels=[0.5]).png)
+    assert len(frames) == 3

@@ -14,11 +14,17 @@ nbgrader's metadata (schema 3), which is what this module and the grader read:
 - every other code cell is locked: the grader runs the source's version of it;
 - a cell tagged ``solution-only`` (what the measurements show, say) is left out of the student version.
 
+The student version carries nbgrader's lock flags and checksums, as nbgrader's own generate_assignment
+writes them: given cells (locked and test cells) are neither editable nor deletable in JupyterLab, answer
+cells not deletable; each checksum lets `nbgrader validate` and autograde see a changed given cell or an
+answer left as it was.
+
 grade_ids start with the exercise, ``ex1-answer``, ``ex1-visible``, ``ex1-hidden``; each exercise
 has a markdown heading ``## Exercise 1: title``.
 """
 import argparse
 import copy
+import hashlib
 import re
 import sys
 from dataclasses import dataclass, field
@@ -132,9 +138,37 @@ def _replace_blocks(text, begin, end, replacement):
 SOLUTION_ONLY = "solution-only"   # the tag of a text cell the student must not see (a reading of results)
 
 
+def nbgrader_checksum(cell):
+    """nbgrader's checksum of a cell (as nbgrader.utils.compute_checksum computes it): MD5 over the source,
+    the cell type, whether it is a grade, solution and locked cell, its grade_id and a grade cell's points."""
+    meta = _nbgrader(cell)
+    grade, solution = bool(meta.get("grade")), bool(meta.get("solution"))
+    locked = not solution and (grade or bool(meta.get("locked")))
+    digest = hashlib.md5(usedforsecurity=False)
+    for part in (cell.source, cell.cell_type, str(grade), str(solution), str(locked), meta["grade_id"]):
+        digest.update(part.encode("utf-8"))
+    if grade:
+        digest.update(str(float(meta["points"])).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def lock(cell):
+    """nbgrader's lock flags and checksum on a cell of a student version: a given code cell (locked or a
+    test) can be neither edited nor deleted, an answer cell not deleted; text cells stay free."""
+    kind = role(cell)
+    if kind == "text":
+        return
+    cell.metadata["deletable"] = False
+    if kind != "answer":
+        cell.metadata["editable"] = False
+    if grade_id(cell):
+        cell.metadata["nbgrader"]["checksum"] = nbgrader_checksum(cell)
+        cell.metadata["nbgrader"]["cell_type"] = cell.cell_type
+
+
 def student_version(source):
     """The student version of a lab source: answers stubbed, hidden tests removed, cells tagged
-    `solution-only` (the interpretation of the results, say) left out, no outputs."""
+    `solution-only` (the interpretation of the results, say) left out, no outputs, given cells locked."""
     exercises(source)
     notebook = copy.deepcopy(source)
     notebook.cells = [cell for cell in notebook.cells if SOLUTION_ONLY not in cell.metadata.get("tags", [])]
@@ -156,6 +190,7 @@ def student_version(source):
             note = f"# Hidden tests run when your lab is graded ({points} points for this cell)."
             cell.source = _replace_blocks(cell.source, BEGIN_HIDDEN, END_HIDDEN,
                                           lambda indent, note=note: [indent + note])
+        lock(cell)
     return notebook
 
 

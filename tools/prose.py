@@ -100,8 +100,9 @@ def _math_result(match):
 
 def effect_numbers(markdown):
     """(number text, sentence) for each number in the prose that states an effect."""
-    allowed = {match.strip() for block in ALLOWED.findall(markdown) for match in re.split(r"[,;]", block)}
-    allowed_numbers = {m.group(1) for text in allowed for m in NUMBER.finditer(text.split("(")[0])}
+    # the numbers named in the comments, outside their parenthesised reasons ("10,000" stays one number)
+    named = [re.sub(r"\([^)]*\)", " ", block) for block in ALLOWED.findall(markdown)]
+    allowed_numbers = {m.group(1) for text in named for m in NUMBER.finditer(text)}
     text = MATH.sub(_math_result, ALLOWED.sub(" ", CODE.sub(" ", markdown)))
     text = re.sub(r"^#+ .*$", " ", text, flags=re.MULTILINE)            # headings
     text = re.sub(r"^\s*(?:\d+\.|[-*])\s+", " ", text, flags=re.MULTILINE)   # list markers

@@ -46,10 +46,14 @@ def execute(path, timeout=600):
     """Run a notebook top to bottom in a fresh kernel, with its own folder as working directory, without
     raising; returns a `Run`. Widget state is not kept: its random ids would change every run.
     (nbclient's store_widget_state=False breaks on Output widgets, so the state is dropped after.)"""
+    import logging
+
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
+    # nbclient's kernel-alive poll can outlive the kernel and log a harmless "Task exception was never retrieved"
+    logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(Path(path).parent)}}, record_timing=False)

@@ -31,6 +31,12 @@ _HOME = {  # name -> the module that defines it; loaded on first use, so tools t
     "VersionError": "environment", "check_versions": "environment", "setup": "environment",
     "at_scale": "environment", "scale": "environment",
     "Maxout": "layers",
+    "LINE_STYLES": "landscapes", "plot_paths": "landscapes",
+    "train_many": "loop",
+    "backward_factor": "measure", "depth_profile": "measure", "elementwise_seconds": "measure",
+    "final": "measure", "inactive_per_layer": "measure", "kernel_gradients": "measure",
+    "reinitialize": "measure", "show_per_seed": "measure", "sign_agreement": "measure",
+    "value_range": "measure",
     "evaluate": "models", "make_mlp": "models", "make_optimizer": "models", "train": "models",
     "train_models": "models", "train_seeds": "models",
     "plot_history": "plots", "plot_per_layer": "plots",
@@ -38,6 +44,9 @@ _HOME = {  # name -> the module that defines it; loaded on first use, so tools t
     "layer_outputs": "probes", "predict_in_training_mode": "probes", "unchanged_state": "probes",
     "value_and_derivative": "probes",
     "ResidualBlock": "residual", "make_residual_mlp": "residual",
+    "EpochProbe": "signals", "dense_preactivation": "signals", "layer_signals": "signals",
+    "training_mode_accuracy": "signals",
+    "run_summary": "summaries",
     "fmt": "report", "fmt_seconds": "report", "show_table": "report",
 }
 __all__ = sorted(_HOME)

@@ -94,19 +94,21 @@ COURSE = (
     Step("notebooks/06_optimizers.ipynb", "nine update rules, paths on hard surfaces, learning rates and schedules", 75,
          "nine update rules (SGD, momentum, Nesterov, Adagrad, Adadelta, RMSprop, Adam, Nadam, AdamW) in a few lines "
          "each, matched to `tf.keras.optimizers` step by step; paths on an ill-conditioned quadratic, Rosenbrock and "
-         "a saddle, each at its best learning rate, with an animation; the exact divergence limit "
-         "$2/\\lambda_\\text{max}$; four schedules checked against their formulas; all nine on real data over a "
-         "learning-rate grid and three seeds: where Adam is strong and where not"),
+         "a saddle, each at its best learning rate, with an animation; what momentum does to the zigzag (it "
+         "shrinks by $\\sqrt\\mu$ per step; Nesterov damps it), what lets Adam settle, Adagrad's accumulator at the "
+         "saddle; the exact divergence limit $2/\\lambda_\\text{max}$; four schedules checked against their "
+         "formulas; all nine on real data over a six-rate grid and three seeds: where Adam is strong and where not"),
     Step("labs/05_optimizers.ipynb", "lab: momentum and Adam steps, a Keras optimizer by hand", 45,
          "momentum and Adam update rules, a Keras optimizer driven by hand; SGD vs momentum in a narrow valley"),
     Step("notebooks/07_regularization.ipynb", "L2 and L1, early stopping, augmentation, ensembles, max-norm", 60,
          "L2 and L1 penalties (exactly what Keras adds; weight norm and sparsity measured); early stopping with "
          "patience, and that Keras 3 restores the best weights even when training ends before the patience runs "
-         "out; label-preserving data augmentation with preprocessing layers; ensembles, averaging vs voting; "
-         "max-norm constraints"),
+         "out; label-preserving data augmentation with preprocessing layers; ensembles, averaging vs voting, and "
+         "the one ensemble gain that is guaranteed; max-norm constraints"),
     Step("notebooks/08_hyperparameter_search.ipynb", "validation sets, grid vs random search, choosing honestly", 45,
          "parameters vs hyperparameters; training, validation and test sets; grid vs random search at equal budget "
-         "on a synthetic objective (2,000 repeats) and why; a learning-rate × width search on a real network; "
+         "on a synthetic objective (2,000 repeats) and why; a learning-rate × width lattice on a real network, with "
+         "10,000 repeated random searches against the grid; how optimistic a winner's validation score is; "
          "finalists retrained over seeds; the chosen model measured once on the test set"),
     Step("notebooks/09_very_deep_networks.ipynb",
          "training a very deep network: watching it train, residual blocks, clipping, schedules, AdamW", 75,

@@ -164,12 +164,50 @@ class Checks:
 
 
 class NotebookLab(Checks):
-    """`lab` in a lab notebook: values come from the notebook's own namespace."""
+    """`lab` in a lab notebook: values come from the notebook's own namespace.
+
+    In a notebook, a check that fails, or student code that cannot give a value, shows its one-line
+    message in red instead of a traceback through this module; the cell still fails (an error
+    output, Run All stops there), which is what nbgrader and nbval see. Other errors keep their
+    usual traceback.
+    """
+
+    def __init__(self):
+        show_failures_briefly()
 
     def value(self, expr, **inputs):
         """The value of `expr` computed by the student's code, with `inputs` bound as names."""
         import __main__
         return evaluate_here(expr, vars(__main__), unpack(pack(inputs)))
+
+
+def _raised_here(tb):
+    """Whether the innermost frame of a traceback is in this module (a check, or lab.value)."""
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb is not None and tb.tb_frame.f_code.co_filename == __file__
+
+
+def _show_briefly(shell, etype, value, tb, tb_offset=None):
+    """IPython's display of AssertionError and SubmissionError: one line when raised by this module."""
+    if not _raised_here(tb):
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset, running_compiled_code=True)
+        return None
+    shell._showtraceback(etype, value, [f"\x1b[0;31m✗ {value}\x1b[0m"])
+    return None
+
+
+def show_failures_briefly():
+    """In an IPython kernel, show this module's failures as one line (NotebookLab does it on creation).
+    A kernel that already has a custom exception handler keeps it, and full tracebacks."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None or shell.custom_exceptions not in ((), (AssertionError, SubmissionError)):
+        return
+    shell.set_custom_exc((AssertionError, SubmissionError), _show_briefly)
 
 
 def gradient(fn, x):
