@@ -117,11 +117,11 @@ COURSE = (
          "network that does not train and the same with identity shortcuts and batch normalization that does, each "
          "per-layer factor predicted by $\\rho$ and measured; `clipnorm`, `clipvalue` and `global_clipnorm` checked, "
          "and a learning rate that diverges without clipping and trains with it; a learning-rate range test and "
-         "warm-up + cosine vs `ReduceLROnPlateau` vs a constant rate over three seeds; AdamW vs Adam + L2 on weights "
+         "cosine decay and `ReduceLROnPlateau` vs a constant rate over three seeds; AdamW vs Adam + L2 on weights "
          "of different gradient scale; the ablation from a network that fails to one that trains"),
     Step("labs/06_deep_networks.ipynb", "lab: the update-to-data probe, a residual block, clipping by global norm", 45,
          "the update-to-data ratio of one training step, a residual block as a Keras layer, gradient clipping by "
-         "global norm matched to Keras's; a plain vs a residual 30-layer network"),
+         "global norm matched to Keras's; a plain vs a residual 20-layer network"),
 )
 
 
