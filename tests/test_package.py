@@ -19,7 +19,9 @@ def test_every_name_utils_offers_resolves(name):
 # Public names of utils modules that notebooks do not reach through `utils.` (building blocks of
 # the helpers, the claims' bookkeeping, the data file's format); everything else must be offered.
 NOT_OFFERED = {"Claim", "checked_claims", "clear_claims", "read_sample", "sample_checksum", "stratified_split",
-               "control", "seeded_initializer", "weighted_layers"}
+               "control", "seeded_initializer", "weighted_layers",
+               "Animation", "Explorer", "snapshot",  # what animate_paths and explore return, and how
+               "in_pack_environment", "on_colab", "strict_versions"}  # setup()'s own decisions
 
 
 def test_every_public_helper_of_a_utils_module_is_offered_by_utils():
