@@ -14,7 +14,7 @@ SOURCES = course.lab_sources()
 
 def test_there_is_a_lab_per_theme():
     assert [p.stem for p in SOURCES] == ["01_activations", "02_initialization", "03_dropout",
-                                         "04_batch_normalization", "05_optimizers"]
+                                         "04_batch_normalization", "05_optimizers", "06_deep_networks"]
 
 
 def test_student_versions_are_in_sync_with_their_sources():

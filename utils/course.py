@@ -116,6 +116,18 @@ COURSE = (
          "on a synthetic objective (2,000 repeats) and why; a learning-rate × width lattice on a real network, with "
          "10,000 repeated random searches against the grid; how optimistic a winner's validation score is; "
          "finalists retrained over seeds; the chosen model measured once on the test set"),
+    Step("notebooks/09_very_deep_networks.ipynb",
+         "training a very deep network: watching it train, residual blocks, clipping, schedules, AdamW", 75,
+         "training health as a habit: the initial-loss check against $\\ln 10$ and a probe of per-layer activations, "
+         "gradients and update-to-data ratios that tells a healthy network from a broken one; a 30-layer plain "
+         "network that does not train and the same with identity shortcuts and batch normalization that does, each "
+         "per-layer factor predicted by $\\rho$ and measured; `clipnorm`, `clipvalue` and `global_clipnorm` checked, "
+         "and a learning rate that diverges without clipping and trains with it; a learning-rate range test and "
+         "cosine decay and `ReduceLROnPlateau` vs a constant rate over three seeds; AdamW vs Adam + L2 on weights "
+         "of different gradient scale; the ablation from a network that fails to one that trains"),
+    Step("labs/06_deep_networks.ipynb", "lab: the update-to-data probe, a residual block, clipping by global norm", 45,
+         "the update-to-data ratio of one training step, a residual block as a Keras layer, gradient clipping by "
+         "global norm matched to Keras's; a plain vs a residual 20-layer network"),
 )
 
 
