@@ -85,7 +85,7 @@ lint: $(READY)
 	$(BIN)/zizmor --offline --quiet .github/workflows/
 
 check: lint
-	$(BIN)/python -m pytest -q -n $(WORKERS) -m "not kernel" tests
+	$(BIN)/python -m pytest -q -n $(WORKERS) -m "not kernel and not slow" tests
 
 # Where students and teachers already work, in environments of their own (build/venvs/, never .venv): JupyterLab
 # in headless Chromium (Debian's chromium; Playwright drives it), nbgrader's autograder on a lab, and a Jupyter

@@ -34,6 +34,7 @@ def test_explore_starts_from_the_function_defaults_and_needs_them():
         explorers.explore(lambda depth: None, depth=(1, 10))
 
 
+@pytest.mark.slow
 def test_signal_through_depth_shows_what_notebook_03_says():
     he = explorers.signal_through_depth(depth=30, std_factor=np.sqrt(2), activation="relu")
     lecun = explorers.signal_through_depth(depth=30, std_factor=1.0, activation="relu")

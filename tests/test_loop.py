@@ -6,6 +6,8 @@ import tensorflow as tf
 import utils
 from utils import loop
 
+pytestmark = pytest.mark.slow   # trains networks: make check leaves these out
+
 
 @pytest.fixture(scope="module")
 def small():

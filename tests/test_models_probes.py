@@ -5,6 +5,8 @@ import tensorflow as tf
 import utils
 from utils import probes
 
+pytestmark = pytest.mark.slow   # trains networks: make check leaves these out
+
 
 @pytest.fixture(scope="module")
 def small():

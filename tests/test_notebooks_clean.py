@@ -92,6 +92,7 @@ def test_every_notebook_on_disk_is_in_the_registry():
     assert on_disk == listed, f"add to utils/course.py: {sorted(on_disk - listed)}; missing: {sorted(listed - on_disk)}"
 
 
+@pytest.mark.slow
 def test_notebook_diffs_are_cell_by_cell(tmp_path):
     """.gitattributes sends notebooks to nbdime (make venv registers its drivers): a changed line of source
     shows as that line, not as a JSON hunk, and a stored image does not flood the diff."""

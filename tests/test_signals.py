@@ -5,6 +5,8 @@ import tensorflow as tf
 
 import utils
 
+pytestmark = pytest.mark.slow   # trains networks: make check leaves these out
+
 
 @pytest.fixture(scope="module")
 def small():
