@@ -30,7 +30,7 @@ unexport MPLBACKEND
 help:
 	@echo "make lab        open JupyterLab on the course map (creates .venv on first use)"
 	@echo "make test       lint, unit tests, every notebook run and every claim held to its baseline"
-	@echo "make check      the fast loop (under 30 s): lint and the tests that start no kernel"
+	@echo "make check      the fast loop (under 30 s): lint and the tests that start no kernel or training"
 	@echo "make test-strict       make test, comparing every stored output digit for digit (reference machine)"
 	@echo "make test-portability  the suite under perturbed arithmetic (oneDNN, 2 and 8 threads, AVX2): build/portability/"
 	@echo "make exact-cells       after test-portability: compare exactly the cells no perturbation changed"
