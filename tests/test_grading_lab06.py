@@ -55,7 +55,7 @@ def grades(tmp_path_factory):
     for name, (make, _) in CASES.items():
         nbformat.write(make(), folder / f"{name}.ipynb")
     out = tmp_path_factory.mktemp("grades")
-    grading.grade_folder(LAB, folder, out, workers=2, timeout=300, memory_mib=2048, cell_timeout=120)
+    grading.grade_folder(LAB, folder, out, workers=2, limits=grading.Limits(memory_mib=2048, cell_cpu=120))
     with open(out / "grades.csv", encoding="utf-8") as handle:
         return {row["student"]: row for row in csv.DictReader(handle)}, out
 

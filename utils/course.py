@@ -127,7 +127,8 @@ COURSE = (
          "of different gradient scale; the ablation from a network that fails to one that trains"),
     Step("labs/06_deep_networks.ipynb", "lab: the update-to-data probe, a residual block, clipping by global norm", 45,
          "the update-to-data ratio of one training step, a residual block as a Keras layer, gradient clipping by "
-         "global norm matched to Keras's; a plain vs a residual 20-layer network"),
+         "global norm matched to Keras's; a plain vs a residual 20-layer network",
+         grading_utils=("data", "models")),
 )
 
 
