@@ -36,7 +36,7 @@ NO_SHORTCUT = '''class ResidualBlock(tf.keras.layers.Layer):
 
 # name -> (notebook, expected points per exercise)
 CASES = {
-    "solution": (lambda: nbformat.read(LAB, as_version=4), FULL),
+    # (the solution's full marks: tests/test_labs.py)
     # The visible test's global norm 13 clipped to 6.5, special-cased: its point and no hidden one.
     "hardcodes_visible_clip": (lambda: with_answer("ex3-answer", (
         "def clip_by_global_norm(grads, clip):\n"

@@ -25,6 +25,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tools import colab
 from utils.course import ROOT, pack_notebooks
 
 OUT = ROOT / "build" / "portability"
@@ -137,7 +138,7 @@ def exact_cells(results=None):
     return exact
 
 
-def _is_setup(source):
+def _is_setup(source):  # (the Colab cell, which prints nothing outside Colab, is not tagged either)
     """The setup cell prints the TensorFlow and Keras versions: an upgrade shows once, in the drift
     report's header, not as a failed cell in every notebook."""
     return source.startswith("import utils\nutils.setup(")
@@ -152,7 +153,7 @@ def tag():
         changed = 0
         for index, cell in enumerate(c for c in notebook.cells if c.cell_type == "code"):
             tags = [t for t in cell.metadata.get("tags", []) if t != TAG]
-            if index in exact.get(key, ()) and not _is_setup(cell.source):
+            if index in exact.get(key, ()) and not _is_setup(cell.source) and not colab.is_bootstrap(cell):
                 tags.append(TAG)
             if tags != cell.metadata.get("tags", []):
                 changed += 1

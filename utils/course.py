@@ -182,9 +182,15 @@ def main(argv=None):
     for flag, what in (("--notebooks", "lecture notebooks"), ("--labs", "student versions of the labs"),
                        ("--solutions", "lab solutions"), ("--all", "lecture notebooks and lab solutions (default)")):
         group.add_argument(flag, dest="which", action="store_const", const=flag[2:], help=what)
-    which = parser.parse_args(argv).which or "all"
+    parser.add_argument("--by-cost", action="store_true",
+                        help="the longest first (from the last benchmark), so that parallel workers finish together")
+    args = parser.parse_args(argv)
+    which = args.which or "all"
     paths = {"notebooks": notebooks(), "labs": [ROOT / step.path for step in labs()],
              "solutions": lab_sources(), "all": pack_notebooks()}[which]
+    if args.by_cost:
+        cost = {ROOT / step.runs: run_seconds(step) for step in COURSE}
+        paths = sorted(paths, key=lambda path: -(cost.get(path) or float("inf")))
     print(" ".join(path.relative_to(ROOT).as_posix() for path in paths))
     return 0
 
