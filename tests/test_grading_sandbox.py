@@ -17,7 +17,7 @@ import socket
 import stat
 import sys
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import nbformat
@@ -38,6 +38,10 @@ RUN_ALL = os.environ.get("COURSE_GRADER_FULL") == "1"
 # Honest cells of this lab take milliseconds of CPU: these limits are generous for them at any load.
 # A runaway loop reaches cell_cpu before cell_wall as long as it gets a tenth of a core.
 LIMITS = Limits(cpu=20, cell_cpu=1, wall=120, cell_wall=10, memory_mib=512, start=120, grace=5)
+# Filling memory costs CPU time too, more of it on a loaded machine: the memory cases get CPU time to spare,
+# so that their verdict is the memory limit however busy the machine is (measured: at 2x load a child
+# filling 1 GiB used its cell's 1 s of CPU before the watcher saw 512 MiB).
+MEMORY_LIMITS = replace(LIMITS, cell_cpu=10)
 # For the limits on a whole submission: cells may run long, the notebook may not.
 WHOLE = Limits(cpu=6, cell_cpu=100, wall=30, cell_wall=100, memory_mib=256, start=120, grace=5)
 MARKER = f"labkit-attack-{uuid.uuid4().hex[:12]}"   # in every file or process an attack leaves behind
@@ -275,10 +279,10 @@ import subprocess, sys
 child = subprocess.Popen([sys.executable, "-c", "b = b'x' * (1 << 30)\\nimport time\\ntime.sleep(60)"],
                          start_new_session=True)
 """)), {**FULL, "ex3": 0}, "memory limit", says=("memory limit (512 MiB for all its processes and files)",),
-     fast=True)
+     fast=True, limits=MEMORY_LIMITS)
 
 case("memory_in_the_kernel", lambda: with_answer("ex2", lingering("hog = np.ones(2**27)")),
-     {**FULL, "ex2": 0, "ex3": 0}, "memory limit")
+     {**FULL, "ex2": 0, "ex3": 0}, "memory limit", limits=MEMORY_LIMITS)
 
 case("stops_every_process_then_hogs", lambda: with_answer("ex3", lingering("""
 import os, signal
@@ -287,7 +291,7 @@ try:
 except OSError:
     pass
 hog = b"x" * (1 << 30)
-""")), {**FULL, "ex3": 0}, "memory limit")
+""")), {**FULL, "ex3": 0}, "memory limit", limits=MEMORY_LIMITS)
 
 case("fills_its_scratch", lambda: with_answer("ex3", lingering("""
 for i in range(64):   # files of 32 MiB (one file may not pass 64 MiB), until the disk is full
@@ -518,11 +522,19 @@ def graded_whole(tmp_path_factory):
     return _grade(tmp_path_factory, WHOLE)
 
 
+@pytest.fixture(scope="module")
+def graded_memory(tmp_path_factory):
+    return _grade(tmp_path_factory, MEMORY_LIMITS)
+
+
+BATCH = {LIMITS: "graded", WHOLE: "graded_whole", MEMORY_LIMITS: "graded_memory"}   # limits -> its batch
+
+
 @pytest.mark.parametrize("name", list(CASES_))
 def test_attack_is_scored_as_expected(request, name):
     if name not in selected():
         pytest.skip("in make test-grader (COURSE_GRADER_FULL=1)")
-    _, out = request.getfixturevalue("graded" if CASES_[name].limits == LIMITS else "graded_whole")
+    _, out = request.getfixturevalue(BATCH[CASES_[name].limits])
     row = read_grades(out / "grades.csv")[name]
     feedback = (out / "feedback" / f"{name}.md").read_text(encoding="utf-8")
     got = {key: int(row[f"{key} (2)"]) for key in FULL}
