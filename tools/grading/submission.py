@@ -20,8 +20,6 @@ from utils.labkit import Checks, SubmissionError, pack, unpack
 
 MAX_NOTEBOOK_BYTES = 20 * 2**20
 
-START_ATTEMPTS = 3   # tries to start a submission's kernel
-
 
 class KernelLab(Checks):
     """`lab` for test cells run by the grader: values come from the submission's kernel."""
@@ -122,23 +120,11 @@ def grade_one(lab_path, data, limits, sandboxed=True, emit=None):
         result["notes"].append(f"{added} code cell(s) you added or unmarked were not run: "
                                "only the exercise cells' code is graded.")
     with tempfile.TemporaryDirectory(prefix="labkit-") as workdir:
-        kernel, failures = None, []
         try:
             view = CourseView(course.ROOT, lab_modules(lab_path), Path(workdir, "course"))
-            # Starting a kernel runs none of the student's code, so a failed start (a busy machine) is the
-            # grader's problem: it tries again, each time in a fresh folder, before it gives up.
-            for attempt in range(START_ATTEMPTS):
-                folder = Path(workdir, f"kernel-{attempt}")
-                folder.mkdir()
-                try:
-                    kernel = Kernel(folder, view, limits, sandboxed)
-                    break
-                except Exception as error:
-                    failures.append(clean(error))
+            kernel = Kernel(workdir, view, limits, sandboxed)
         except Exception as error:
-            failures.append(clean(error))
-        if kernel is None:
-            result.update(status="kernel did not start", notes=failures[-1:])
+            result.update(status="kernel did not start", notes=[clean(error)])
             emit(result)
             return result
         lab = KernelLab(kernel, limits)
