@@ -20,7 +20,7 @@ def test_every_name_utils_offers_resolves(name):
 # Public names of utils modules that notebooks do not reach through `utils.` (building blocks of
 # the helpers, the claims' bookkeeping, the data file's format); everything else must be offered.
 NOT_OFFERED = {"Claim", "checked_claims", "clear_claims", "read_sample", "sample_checksum", "stratified_split",
-               "control", "seeded_initializer", "weighted_layers", "kernels",
+               "control", "seeded_initializer", "weighted_layers", "per_model", "kernels",
                "Animation", "Explorer", "snapshot",  # what animate_paths and explore return, and how
                "in_pack_environment", "on_colab", "strict_versions"}  # setup()'s own decisions
 

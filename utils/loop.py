@@ -9,7 +9,7 @@ its weight decay and constraints, training-mode layers) in a loop of its own, tr
 import numpy as np
 import tensorflow as tf
 
-from utils.models import make_optimizer
+from utils.models import make_optimizer, per_model
 
 
 def _orders(n, epochs, seed):
@@ -35,11 +35,7 @@ def train_many(models, data, epochs, seeds=0, optimizer="sgd", learning_rate=0.1
     training step is traced once for all runs.
     """
     count = len(models)
-    seeds = list(seeds) if isinstance(seeds, (list, tuple, range)) else [seeds] * count
-    rates = list(learning_rate) if isinstance(learning_rate, (list, tuple)) else [learning_rate] * count
-    if len(seeds) != count or len(rates) != count:
-        raise ValueError(f"{count} models need {count} seeds and learning rates, "
-                         f"got {len(seeds)} and {len(rates)}")
+    seeds, rates = per_model(count, seeds, learning_rate)
     runner = models[0]
     for model in models[1:]:
         if [v.shape for v in model.variables] != [v.shape for v in runner.variables]:

@@ -163,11 +163,7 @@ def train_models(models, data, epochs, seeds=0, optimizer="sgd", learning_rate=0
     a fresh optimizer state and its learning rate. Models must not share layers.
     """
     count = len(models)
-    seeds = list(seeds) if isinstance(seeds, (list, tuple, range)) else [seeds] * count
-    rates = list(learning_rate) if isinstance(learning_rate, (list, tuple)) else [learning_rate] * count
-    if len(seeds) != count or len(rates) != count:
-        raise ValueError(f"{count} models need {count} seeds and learning rates, "
-                         f"got {len(seeds)} and {len(rates)}")
+    seeds, rates = per_model(count, seeds, learning_rate)
     runner = models[0]  # compiled and traced once; every run borrows it
     for model in models[1:]:
         if [v.shape for v in model.variables] != [v.shape for v in runner.variables]:
@@ -202,3 +198,13 @@ def train_seeds(build, data, seeds, epochs, optimizer="sgd", learning_rate=0.1, 
     histories = train_models(models, data, epochs, list(seeds), optimizer, learning_rate, batch_size,
                              callbacks, validation)
     return [{"model": model, "history": history} for model, history in zip(models, histories)]
+
+
+def per_model(count, seeds, learning_rate):
+    """One seed and one learning rate per model: a single value is repeated, lists must have `count` items."""
+    seeds = list(seeds) if isinstance(seeds, (list, tuple, range)) else [seeds] * count
+    rates = list(learning_rate) if isinstance(learning_rate, (list, tuple)) else [learning_rate] * count
+    if len(seeds) != count or len(rates) != count:
+        raise ValueError(f"{count} models need {count} seeds and learning rates, "
+                         f"got {len(seeds)} and {len(rates)}")
+    return seeds, rates
