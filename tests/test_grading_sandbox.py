@@ -13,9 +13,12 @@ every attack that must be stopped waits in its cell until it is, so nothing race
 import copy
 import json
 import os
+import signal
 import socket
 import stat
 import sys
+import threading
+import time
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -615,6 +618,43 @@ def test_every_solution_scores_full_marks_on_a_loaded_machine(tmp_path, two_cpu_
         assert [row[-1] for row in rows] == ["graded", "graded"], rows
         best = sum(e.points for e in labs.exercises(nbformat.read(source, as_version=4)))
         assert [row[-2] for row in rows] == [best, best], (source.stem, rows)
+
+
+# --- a kernel slow to answer ----------------------------------------------------------------------
+
+def test_a_kernel_slow_to_answer_is_asked_once_a_second(tmp_path, monkeypatch):
+    """A kernel that stops for 3 s once its sockets exist (a busy machine) still starts, and is asked for
+    kernel_info at most once a second meanwhile. Asking again on every message that arrived, and taking
+    only an answer to the last request, flooded slow kernels: ipykernel 7 then deadlocked, and in
+    make test-grader every kernel after the first few "did not start"."""
+    from tools.grading import kernel as kernels
+    from tools.grading.sandbox import CourseView, Unsandboxed
+    real_socket, real_send = Unsandboxed.socket, kernels.Kernel._send
+    asked = []
+
+    def stalls_once_bound(self, name):
+        fd = real_socket(self, name)
+        if fd is not None and name == "k-4" and not asked:   # the last socket the grader opens
+            os.kill(self.process.pid, signal.SIGSTOP)
+            threading.Timer(3, os.kill, (self.process.pid, signal.SIGCONT)).start()
+        return fd
+
+    def counted(self, channel, kind, content):
+        if kind == "kernel_info_request":
+            asked.append(time.monotonic())
+        return real_send(self, channel, kind, content)
+
+    monkeypatch.setattr(Unsandboxed, "socket", stalls_once_bound)
+    monkeypatch.setattr(kernels.Kernel, "_send", counted)
+    limits = replace(LIMITS, start=20)   # a deadlocked start fails in 20 s
+    kernel = kernels.Kernel(tmp_path, CourseView(grading.ROOT, (), tmp_path / "course"), limits, sandboxed=False)
+    try:
+        assert kernel.run("x = 1").status == "ok"
+    finally:
+        kernel.shutdown()
+    asking = asked[-1] - asked[0]
+    assert asking >= 2.5, f"the kernel answered after {asking:.1f} s: it was not stalled"
+    assert len(asked) <= asking + 1.5, f"{len(asked)} kernel_info requests in {asking:.1f} s: more than one a second"
 
 
 # --- odd inputs: each is a row with its reason, and no kernel starts -----------------------------

@@ -178,20 +178,21 @@ class Kernel:
             self.sockets[channel] = sock
         # A message over MAX_MESSAGE_BYTES makes zmq drop the connection: then the kernel flooded us.
         self.monitor = self.sockets["iopub"].get_monitor_socket(zmq.EVENT_DISCONNECTED)
-        # Ready when the kernel answers kernel_info on shell and its iopub messages reach us.
-        replied = published = False
-        request = None
+        # Ready when the kernel answers kernel_info on shell and its iopub messages reach us. The request
+        # is repeated once a second (a kernel drops what came before it listened; iopub joins late), and
+        # an answer to any of them counts: repeating it on every message that arrives would flood a slow
+        # kernel, and ipykernel 7 then deadlocks (its shell thread and main thread both block on sending).
+        sent, replied, published, ask_at = set(), False, False, 0.0
         while not (replied and published):
             self._check_starting(deadline)
-            if request is None or not replied:
-                request = self._send("shell", "kernel_info_request", {})
-            for channel, msg in self._receive(timeout_ms=500):
+            if time.monotonic() >= ask_at:
+                sent.add(self._send("shell", "kernel_info_request", {}))
+                ask_at = time.monotonic() + 1.0
+            for channel, msg in self._receive(timeout_ms=200):
                 if channel == "iopub":
                     published = True
-                elif _field(msg.get("parent_header"), "msg_id", str) == request:
+                elif _field(msg.get("parent_header"), "msg_id", str) in sent - {None}:
                     replied = True
-            if replied and not published:
-                request = self._send("shell", "kernel_info_request", {})
         if self.box.usage()[2] == 0:
             raise RuntimeError("the grader cannot see the sandbox's processes (through /proc), so it could not hold "
                                "the limits; is /proc mounted with hidepid?")
@@ -199,6 +200,8 @@ class Kernel:
     def _check_starting(self, deadline):
         if not self.box.alive() or self.watcher.reason:
             raise RuntimeError(f"the kernel stopped while starting ({self.watcher.reason or 'it exited'})")
+        if self.flooded:
+            raise RuntimeError("the kernel sent the grader more than it accepts while starting")
         if time.monotonic() > deadline:
             raise RuntimeError(f"the kernel did not start within {self.limits.start:g} s")
 
