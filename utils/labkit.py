@@ -227,13 +227,18 @@ def evaluate_here(expr, namespace, inputs, plain=True):
         raise SubmissionError(f"`{_shown(expr)}`: {_error_text(error, with_type=False)}") from None
 
 
+def readable(obj):
+    """str(obj) as valid text (lone surrogates escaped), also when str() itself fails."""
+    try:
+        text = str(obj)
+    except Exception:
+        text = "(a message that could not be read)"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _error_text(error, with_type=True):
     """`Type: message` for an exception whose str() may itself fail or hold invalid text."""
-    try:
-        text = str(error)
-    except Exception:
-        text = "(its message could not be read)"
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = readable(error)
     return f"{type(error).__name__}: {text}" if with_type else text
 
 

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 
 from tools.grading.sandbox import KERNEL_DIR, Sandbox, Unsandboxed, Watcher
-from utils.labkit import RESULT_MARK
+from utils.labkit import RESULT_MARK, readable
 
 MAX_MESSAGE_BYTES = 32 * 2**20    # one message from the kernel; a larger one closes its channel
 MAX_CELL_BYTES = 256 * 2**20      # all messages from the kernel while one cell runs
@@ -27,11 +27,7 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 def clean(text, limit=MAX_MESSAGE_CHARS):
     """One feedback-ready line: valid text, no colour codes, memory addresses or temp paths; bounded."""
-    try:
-        text = str(text)
-    except Exception:
-        text = "(a message that could not be read)"
-    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = readable(text)
     text = ADDRESS.sub("0x…", CONTROL.sub(" ", ANSI.sub("", text)))
     text = re.sub(r"/[^\s'\"]*/labkit-[^\s'\"/]+", "[submission folder]", text)
     text = " ".join(text.split())
