@@ -144,6 +144,13 @@ def _is_setup(source):  # (the Colab cell, which prints nothing outside Colab, i
     return source.startswith("import utils\nutils.setup(")
 
 
+def comparable(cell):
+    """Whether a code cell may be compared exactly: not the setup cell (its version line changes with an
+    upgrade), not the Colab cell, and not a cell whose author set nbval's options in a comment
+    (# NBVAL_IGNORE_OUTPUT on an animation or a widget: nbval would take the comment and warn)."""
+    return not (_is_setup(cell.source) or colab.is_bootstrap(cell) or "# NBVAL_" in cell.source)
+
+
 def tag():
     import nbformat
     exact = exact_cells()
@@ -153,7 +160,7 @@ def tag():
         changed = 0
         for index, cell in enumerate(c for c in notebook.cells if c.cell_type == "code"):
             tags = [t for t in cell.metadata.get("tags", []) if t != TAG]
-            if index in exact.get(key, ()) and not _is_setup(cell.source) and not colab.is_bootstrap(cell):
+            if index in exact.get(key, ()) and comparable(cell):
                 tags.append(TAG)
             if tags != cell.metadata.get("tags", []):
                 changed += 1
