@@ -213,9 +213,20 @@ def test_running_a_notebook_then_moving_an_explorer_slider_redraws_its_figure(br
     lab.page.close()
 
 
+def _lab_cells(path, answer_id):
+    """Indices of a lab's setup cell, the answer cell `answer_id` and the test cell after it."""
+    import nbformat
+
+    from tools import labs
+    cells = nbformat.read(ROOT / path, as_version=4).cells
+    setup = next(i for i, c in enumerate(cells) if c.cell_type == "code" and c.source.startswith("import utils"))
+    answer = next(i for i, c in enumerate(cells) if labs.grade_id(c) == answer_id)
+    return setup, answer, answer + 1
+
+
 def test_a_student_lab_runs_its_visible_test(browser, server):
     lab = Lab(browser, server, "labs/01_activations.ipynb")
-    setup, answer, visible = 2, 4, 5   # cells of lab 01: setup, exercise 1's answer and its visible test
+    setup, answer, visible = _lab_cells("labs/01_activations.ipynb", "ex1-answer")
     assert lab.run(setup).all_inner_texts() == ["TensorFlow 2.21, Keras 3, seed 0, op determinism on.\n"]
     lab.run(answer)   # the untouched answer: defines a function that raises
     failed = lab.run(visible)

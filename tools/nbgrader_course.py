@@ -15,10 +15,12 @@ nbgrader exits with status 0. The config written here adds a step after nbgrader
 the grading of that submission with a clear error instead (`RequireCourseKernel`).
 """
 import argparse
-import shutil
 import sys
 from pathlib import Path
 
+import nbformat
+
+from tools.labs import SOLUTION_ONLY
 from utils.course import ROOT, lab_sources
 
 CONFIG = '''# nbgrader's settings for the course pack's labs (written by `python -m tools.nbgrader_course`).
@@ -81,12 +83,15 @@ def configure(c):
 
 
 def make_course(folder):
-    """Write FOLDER/source/labNN/ (each lab's one source, as nbgrader's source) and FOLDER/nbgrader_config.py."""
+    """Write FOLDER/source/labNN/ (each lab's one source, as nbgrader's source, without its `solution-only`
+    cells) and FOLDER/nbgrader_config.py."""
     folder = Path(folder)
     for path in lab_sources():
         target = folder / "source" / assignment(path) / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, target)
+        notebook = nbformat.read(path, as_version=4)   # nbgrader would release the solution's own reading
+        notebook.cells = [cell for cell in notebook.cells if SOLUTION_ONLY not in cell.metadata.get("tags", [])]
+        nbformat.write(notebook, target)
     (folder / "nbgrader_config.py").write_text(CONFIG.format(root=str(ROOT)), encoding="utf-8")
     return folder
 
