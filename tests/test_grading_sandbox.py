@@ -179,6 +179,17 @@ for path in files:
 
 # --- nothing the kernel writes reaches the grader or later submissions --------------------------
 
+case("writes_the_hosts_kernel_settings", lambda: flagged("ex3", """
+import os
+settings = [os.path.join(folder, name) for folder, _, names in os.walk("/proc/sys") for name in names]
+for path in ["/proc/sys/kernel/core_pattern", "/proc/sysrq-trigger", "/proc/fs"] + settings:
+    try:   # opened for writing, nothing written: graded as root, /proc/sys would be the host's own
+        os.close(os.open(path, os.O_WRONLY))
+        pwned.append(path)
+    except OSError:
+        pass
+"""), FULL, fast=True)
+
 case("plants_modules_for_the_grader", lambda: flagged("ex3", ROOT_FINDER + f"""
 payload = "open('/tmp/{MARKER}-imported', 'w').write('pwned')\\n"
 targets = []
@@ -316,6 +327,10 @@ except OSError:
     pass
 if libc.syscall(29, 0, 1 << 30, 0o1600) >= 0:   # shmget
     pwned.append("shmget")
+if libc.semget(0, 32000, 0o1600) >= 0:   # a set of 32,000 semaphores: about 2 MiB of kernel memory
+    pwned.append("semget")
+if hasattr(libc, "mq_open") and libc.mq_open(b"/hidden", 0o102, 0o600, None) >= 0:   # O_CREAT | O_RDWR
+    pwned.append("mq_open")
 try:
     open("/dev/shm/hidden", "wb").write(b"x" * 2**20)
     pwned.append("/dev/shm")
@@ -655,6 +670,48 @@ def test_a_kernel_slow_to_answer_is_asked_once_a_second(tmp_path, monkeypatch):
     asking = asked[-1] - asked[0]
     assert asking >= 2.5, f"the kernel answered after {asking:.1f} s: it was not stalled"
     assert len(asked) <= asking + 1.5, f"{len(asked)} kernel_info requests in {asking:.1f} s: more than one a second"
+
+
+# --- what a submission writes cannot change how it is graded ------------------------------------
+
+def test_a_submission_cannot_fake_the_status_and_a_pasted_copy_is_graded(tmp_path):
+    """A lab with a given cell after exercise 1 that calls the student's code. A VersionError the student
+    defined, raised from that given cell, is the student's error, not an untested environment; an answer
+    cell pasted as a copy below its stub (the copy keeps its marks) is graded with a note; an error
+    message of 400,000 slashes is cut before the feedback's patterns run on it (they were quadratic)."""
+    lab = solution()
+    given = copy.deepcopy(next(c for c in lab.cells if labs.grade_id(c) == "locked-1"))
+    given.source, given.id = "double(1)   # a given cell that uses the student's code", "locked-2"
+    given.metadata["nbgrader"]["grade_id"] = "locked-2"
+    lab.cells.insert(next(i for i, c in enumerate(lab.cells) if labs.grade_id(c) == "ex1-answer") + 1, given)
+    labs.lock(given)
+    source = tmp_path / "lab.ipynb"
+    nbformat.write(lab, source)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    spoof = copy.deepcopy(lab)
+    next(c for c in spoof.cells if labs.grade_id(c) == "ex1-answer").source = (
+        "class VersionError(Exception):\n    pass\n\ndef double(x):\n"
+        "    raise VersionError('TensorFlow 9.9 is untested here: rebuild .venv')\n")
+    write(folder, "spoofs_a_version_error", spoof)
+    pasted = copy.deepcopy(lab)
+    answer = next(i for i, c in enumerate(pasted.cells) if labs.grade_id(c) == "ex2-answer")
+    stub = copy.deepcopy(pasted.cells[answer])
+    stub.source, stub.id = labs.answer_stubs(lab)["ex2-answer"], "stub"
+    pasted.cells.insert(answer, stub)
+    write(folder, "pasted_a_copy_of_an_answer", pasted)
+    slashes = copy.deepcopy(lab)
+    next(c for c in slashes.cells if labs.grade_id(c) == "ex3-answer").source = (
+        "def greet(name):\n    raise ValueError('/' * 400_000)\n")
+    write(folder, "a_long_error_message", slashes)
+    grading.grade_folder(source, folder, tmp_path / "out", workers=2, limits=LIMITS, sandboxed=False)
+    rows = read_grades(tmp_path / "out" / "grades.csv")
+    got = {name: ({key: int(row[f"{key} (2)"]) for key in FULL}, row["status"]) for name, row in rows.items()}
+    assert got == {"spoofs_a_version_error": ({**FULL, "ex1": 0}, "graded"),
+                   "pasted_a_copy_of_an_answer": (FULL, "graded"),
+                   "a_long_error_message": ({**FULL, "ex3": 0}, "graded")}
+    note = (tmp_path / "out" / "feedback" / "pasted_a_copy_of_an_answer.md").read_text(encoding="utf-8")
+    assert "2 cells are marked as the exercise cell" in note, note
 
 
 # --- odd inputs: each is a row with its reason, and no kernel starts -----------------------------

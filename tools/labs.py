@@ -194,6 +194,11 @@ def student_version(source):
     return notebook
 
 
+def answer_stubs(source):
+    """{grade id: the answer cell's code in the student version} of a lab source (a notebook)."""
+    return {grade_id(cell): cell.source for cell in student_version(source).cells if role(cell) == "answer"}
+
+
 def student_path(source_path):
     return Path(source_path).parent.parent / Path(source_path).name
 

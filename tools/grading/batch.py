@@ -214,13 +214,13 @@ def unreadable(reason):
 # --- scores, feedback and the outputs ----------------------------------------------------------
 
 def score(lab_exercises, result):
-    """Per exercise: points, max points and the feedback lines."""
+    """Per exercise: points, max points and the feedback lines (Markdown; the submission's messages inert)."""
     scored = []
     for exercise in lab_exercises:
         lines, points = [], 0
         for gid in exercise.answers:
             if gid in result["cells"]:
-                lines.append(f"your code in `{gid}`: {result['cells'][gid]}")
+                lines.append(f"your code in `{gid}`: {inert(result['cells'][gid])}")
         for gid, worth in exercise.tests.items():
             outcome = result["tests"].get(gid)
             if outcome is None:
@@ -229,7 +229,7 @@ def score(lab_exercises, result):
                 points += worth
                 lines.append(f"✓ `{gid}` ({worth} pt)")
             else:
-                lines.append(f"✗ `{gid}` ({worth} pt): {outcome['message']}")
+                lines.append(f"✗ `{gid}` ({worth} pt): {inert(outcome['message'])}")
         scored.append((exercise, points, lines))
     return scored
 
@@ -240,15 +240,24 @@ def no_html(text):
     return re.sub(r"<(?=[A-Za-z/!?])", "&lt;", text)
 
 
+def inert(text):
+    """Text from a submission (its name, its errors), as Markdown that shows it and does nothing else: no
+    HTML, and the characters that make links, images, emphasis, code or tables escaped, so that a message
+    cannot load a remote image, show a false score in bold or hide a link."""
+    text = re.sub(r"([\\`*\[\]!|~])", r"\\\1", no_html(text))
+    return re.sub(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])", r"\\_", text)   # inside a word, _ is plain text
+
+
 def feedback(student, lab_name, scored, result):
-    """The feedback file's Markdown; what came from the submission (its name, its errors) goes through no_html."""
+    """The feedback file's Markdown; what came from the submission (its name, the notes, the messages in
+    `scored`) goes through inert."""
     total, most = sum(p for _, p, _ in scored), sum(e.points for e, _, _ in scored)
-    text = [f"# {lab_name}: feedback for {no_html(display_name(student))}", "",
+    text = [f"# {lab_name}: feedback for {inert(display_name(student))}", "",
             f"**{total} / {most} points** (status: {result['status']})", ""]
-    text += [f"- {no_html(note)}" for note in result["notes"]] + ([""] if result["notes"] else [])
+    text += [f"- {inert(note)}" for note in result["notes"]] + ([""] if result["notes"] else [])
     for exercise, points, lines in scored:
         text += [f"## Exercise {exercise.key[2:]}: {exercise.title} ({points} / {exercise.points})", ""]
-        text += [f"- {no_html(line)}" for line in lines] + [""]
+        text += [f"- {line}" for line in lines] + [""]
     return "\n".join(text).encode("utf-8", "backslashreplace").decode("utf-8")
 
 

@@ -23,13 +23,14 @@ MAX_MESSAGE_CHARS = 600           # per line of feedback
 ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+TEMP_PATH = re.compile(r"/[^\s'\"]*/labkit-[^\s'\"/]+")   # a submission's temporary folder
 
 
 def clean(text, limit=MAX_MESSAGE_CHARS):
     """One feedback-ready line: valid text, no colour codes, memory addresses or temp paths; bounded."""
-    text = readable(text)
+    text = readable(text)[:4 * limit]   # cut before any pattern runs: TEMP_PATH is quadratic on a run of "/"
     text = ADDRESS.sub("0x…", CONTROL.sub(" ", ANSI.sub("", text)))
-    text = re.sub(r"/[^\s'\"]*/labkit-[^\s'\"/]+", "[submission folder]", text)
+    text = TEMP_PATH.sub("[submission folder]", text)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[:limit - 1] + "…"
 

@@ -4,8 +4,9 @@
 namespaces, no capabilities, a read-only view of exactly what a lab needs (the Python installation,
 its packages, and a folder `/course` with only the parts of `utils` the lab may use), a private
 writable `/tmp` of bounded size, and a seccomp filter against the few system calls whose memory the
-watcher could not see (memfd, System V shared memory and message queues) or that reach beyond the
-sandbox's own processes (ptrace, nested user namespaces). The kernel's only link to the grader is
+watcher could not see (memfd, System V shared memory, semaphores and message queues, POSIX message
+queues) or that reach beyond the sandbox's own processes (ptrace, nested user namespaces). The parts of
+/proc that set the whole machine are read-only (PROC_READ_ONLY). The kernel's only link to the grader is
 the Jupyter protocol over Unix sockets inside its own /tmp, which the grader opens from outside
 without following links.
 
@@ -205,18 +206,22 @@ def system_paths():
 
 # --- the seccomp filter ------------------------------------------------------------------------
 
-# System calls refused with EPERM. memfd_create, shmget and msgget hold memory that no process's
-# resident size shows; ptrace and process_vm_* reach into other processes; userfaultfd, io_uring,
-# perf_event_open, bpf and the key rings are kernel surface no lab needs.
-_DENIED = ("memfd_create", "memfd_secret", "shmget", "msgget", "userfaultfd", "io_uring_setup", "ptrace",
-           "process_vm_readv", "process_vm_writev", "perf_event_open", "bpf", "add_key", "request_key", "keyctl")
+# System calls refused with EPERM. memfd_create, shmget, msgget, semget (a set of 32,000 semaphores holds
+# about 2 MiB of kernel memory) and mq_open hold memory that no process's resident size shows; ptrace and
+# process_vm_* reach into other processes; userfaultfd, io_uring, perf_event_open, bpf and the key rings are
+# kernel surface no lab needs.
+_DENIED = ("memfd_create", "memfd_secret", "shmget", "msgget", "semget", "mq_open", "userfaultfd",
+           "io_uring_setup", "ptrace", "process_vm_readv", "process_vm_writev", "perf_event_open", "bpf",
+           "add_key", "request_key", "keyctl")
 _SYSCALLS = {   # (audit arch, {name: number}) from the kernel's unistd headers
     "x86_64": (0xC000003E, {"clone": 56, "clone3": 435, "unshare": 272, "memfd_create": 319, "memfd_secret": 447,
-                            "shmget": 29, "msgget": 68, "userfaultfd": 323, "io_uring_setup": 425, "ptrace": 101,
+                            "shmget": 29, "msgget": 68, "semget": 64, "mq_open": 240, "userfaultfd": 323,
+                            "io_uring_setup": 425, "ptrace": 101,
                             "process_vm_readv": 310, "process_vm_writev": 311, "perf_event_open": 298,
                             "bpf": 321, "add_key": 248, "request_key": 249, "keyctl": 250}),
     "aarch64": (0xC00000B7, {"clone": 220, "clone3": 435, "unshare": 97, "memfd_create": 279, "memfd_secret": 447,
-                             "shmget": 194, "msgget": 186, "userfaultfd": 282, "io_uring_setup": 425, "ptrace": 117,
+                             "shmget": 194, "msgget": 186, "semget": 190, "mq_open": 180, "userfaultfd": 282,
+                             "io_uring_setup": 425, "ptrace": 117,
                              "process_vm_readv": 270, "process_vm_writev": 271, "perf_event_open": 241,
                              "bpf": 280, "add_key": 217, "request_key": 218, "keyctl": 219}),
 }
@@ -278,6 +283,23 @@ _CHECKED = {}
 NAMESPACE_ERRORS = ("namespace", "uid map", "Operation not permitted", "Permission denied", "setting up")
 
 
+# Parts of /proc that change the whole machine, made read-only inside. Run by root, the sandbox's user is the
+# host's root (a user namespace maps it to itself), and writing a file of /proc/sys checks only its mode:
+# without this, a submission graded as root could set kernel.core_pattern, the host's. bwrap covers only
+# those it finds writable, and a read-only folder (/proc/sys is mode 555) it skips.
+PROC_READ_ONLY = ("sys", "sysrq-trigger", "fs", "irq", "bus")
+
+
+def proc_args():
+    """bwrap's options for the sandbox's own /proc, with PROC_READ_ONLY bound read-only over it (the
+    host's entries: their values are read in the reader's own namespaces)."""
+    args = ["--proc", "/proc"]
+    for name in PROC_READ_ONLY:
+        if os.path.exists(f"/proc/{name}"):
+            args += ["--ro-bind", f"/proc/{name}", f"/proc/{name}"]
+    return args
+
+
 def check_bwrap(root):
     """None when bwrap is installed and can make the sandbox here; otherwise what is wrong and what to do."""
     bwrap = bwrap_path()
@@ -288,7 +310,7 @@ def check_bwrap(root):
         binds, python = python_binds(root)
         for host, inside in binds:
             args += ["--ro-bind", str(host), inside]
-        args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--remount-ro", "/"]
+        args += proc_args() + ["--dev", "/dev", "--tmpfs", "/tmp", "--remount-ro", "/"]
         try:
             done = subprocess.run([bwrap] + args + [python, "-c", "pass"], capture_output=True,
                                   text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
@@ -355,7 +377,7 @@ class Sandbox:
         binds, python = python_binds(view.root)
         for host, inside in binds:
             args += ["--ro-bind", str(host), inside]
-        args += ["--ro-bind", str(view.path), COURSE_DIR, "--proc", "/proc", "--dev", "/dev", "--remount-ro", "/dev"]
+        args += ["--ro-bind", str(view.path), COURSE_DIR, *proc_args(), "--dev", "/dev", "--remount-ro", "/dev"]
         if features["size"]:
             args += ["--size", str(memory_kib * 1024)]
         args += ["--tmpfs", "/tmp", "--dir", HOME, "--dir", WORK, "--dir", KERNEL_DIR,

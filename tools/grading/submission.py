@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tools.grading.kernel import STATUS, STOPPED, Kernel, Limits, clean
 from tools.grading.sandbox import CourseView
-from tools.labs import grade_id, role
+from tools.labs import answer_stubs, grade_id, role
 from utils import course
 from utils.labkit import Checks, SubmissionError, pack, unpack
 
@@ -92,6 +92,30 @@ def lab_modules(lab_path):
     return tuple(step.grading_utils) if step is not None else ()
 
 
+def chosen_answers(lab_path, code_cells, notes):
+    """({grade id: the code graded for that exercise cell}, {ids whose cells could not be read}). A cell
+    copied in JupyterLab keeps its marks, so one id may come more than once: then the first cell the
+    student changed from the given stub is graded, and a note says so."""
+    import nbformat
+    stubs = answer_stubs(nbformat.reads(Path(lab_path).read_text(encoding="utf-8"), as_version=4))
+    found = {}
+    for cell in code_cells:
+        if grade_id(cell) in stubs:
+            found.setdefault(grade_id(cell), []).append(cell["source"])
+    answers, unreadable = {}, set()
+    for gid, sources in found.items():
+        readable = [text for text in sources if text is not None]
+        changed = [text for text in readable if text.strip() != stubs[gid].strip()]
+        if not readable:
+            unreadable.add(gid)
+            continue
+        answers[gid] = (changed or readable)[0]
+        if len(sources) > 1:
+            notes.append(f"{len(sources)} cells are marked as the exercise cell `{gid}` (a copied cell keeps the "
+                         "mark): the first one changed from the given code was graded.")
+    return answers, unreadable
+
+
 def grade_one(lab_path, data, limits, sandboxed=True, emit=None):
     """Grade one submission (its bytes); return the result and give it to `emit` after every test,
     so that a run stopped from outside keeps its part."""
@@ -105,15 +129,7 @@ def grade_one(lab_path, data, limits, sandboxed=True, emit=None):
         emit(result)
         return result
     code_cells = [cell for cell in submitted if cell.get("cell_type") == "code"]
-    answer_ids = {grade_id(cell) for cell in source if role(cell) == "answer"}
-    answers, unreadable = {}, set()
-    for cell in code_cells:
-        gid = grade_id(cell)
-        if gid in answer_ids and gid not in answers and gid not in unreadable:
-            if cell["source"] is None:
-                unreadable.add(gid)
-            else:
-                answers[gid] = cell["source"]
+    answers, unreadable = chosen_answers(lab_path, code_cells, result["notes"])
     known = {grade_id(cell) for cell in source if role(cell) != "text"}
     added = sum(1 for cell in code_cells if grade_id(cell) is None or grade_id(cell) not in known)
     if added:
@@ -127,7 +143,7 @@ def grade_one(lab_path, data, limits, sandboxed=True, emit=None):
             result.update(status="kernel did not start", notes=[clean(error)])
             emit(result)
             return result
-        lab = KernelLab(kernel, limits)
+        lab, answered = KernelLab(kernel, limits), False
         try:
             for cell in source:
                 kind, gid = role(cell), grade_id(cell)
@@ -135,7 +151,9 @@ def grade_one(lab_path, data, limits, sandboxed=True, emit=None):
                     outcome = kernel.run(cell["source"])
                     if outcome.status == "error" and not kernel.stopped:
                         result["notes"].append(f"The lab's own cell `{gid or 'unnamed'}` failed: {outcome.error}")
-                        if outcome.error.startswith("VersionError"):   # the grader's environment, not the student
+                        # The grader's environment, not the student: only before any of the student's code ran
+                        # (a submission can define its own VersionError and make a later given cell raise it).
+                        if outcome.error.startswith("VersionError") and not answered:
                             result["status"] = "untested versions"
                             break
                 elif kind == "answer":
@@ -146,6 +164,7 @@ def grade_one(lab_path, data, limits, sandboxed=True, emit=None):
                         result["cells"][gid] = ("this exercise cell is missing from your notebook "
                                                 "(deleted, or its cell metadata was removed)")
                     else:
+                        answered = True
                         outcome = kernel.run(answers[gid])
                         if outcome.status != "ok":
                             result["cells"][gid] = outcome.reason(limits)
