@@ -94,6 +94,14 @@ def test_result_lines_need_their_nonce_and_a_bounded_length():
     assert lines.last == "split across"
     lines.feed(f"{labkit.RESULT_MARK}abc:" + "x" * (25 * 2**20) + "\n")
     assert lines.last == "split across"
+    import time
+    start = time.process_time()   # a 20 MB line in 1 kB pieces: linear, not quadratic, in its length
+    lines.feed(f"{labkit.RESULT_MARK}abc:")
+    for _ in range(20_000):
+        lines.feed("y" * 1000)
+    lines.feed("\n")
+    used = time.process_time() - start
+    assert len(lines.last) == 20_000_000 and used < 2, f"{used:.2f} s of CPU"
 
 
 def test_feedback_lines_are_valid_bounded_text():

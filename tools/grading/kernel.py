@@ -94,24 +94,31 @@ class Outcome:
 
 class ResultLines:
     """Finds the last line `RESULT_MARK + nonce + ':' + payload` in a stream of text chunks,
-    keeping nothing else and no line longer than MAX_RESULT_CHARS."""
+    keeping nothing else and no line longer than MAX_RESULT_CHARS. A line is kept as a list of its
+    chunks, so that one sent in many small pieces costs linear time."""
 
     def __init__(self, nonce):
         self.prefix = f"{RESULT_MARK}{nonce}:"
-        self.line, self.skipping, self.last = "", False, None
+        self.last = None
+        self._reset()
+
+    def _reset(self):
+        self.head, self.parts, self.size, self.skipping = "", [], 0, False
 
     def feed(self, text):
         pieces = text.split("\n")
         for i, piece in enumerate(pieces):
             if not self.skipping:
-                self.line += piece
-                head = self.line[:len(self.prefix)]
-                if not self.prefix.startswith(head) or len(self.line) > len(self.prefix) + MAX_RESULT_CHARS:
-                    self.line, self.skipping = "", True
+                self.head += piece[:len(self.prefix) - len(self.head)]
+                self.parts.append(piece)
+                self.size += len(piece)
+                if not self.prefix.startswith(self.head) or self.size > len(self.prefix) + MAX_RESULT_CHARS:
+                    self._reset()
+                    self.skipping = True
             if i < len(pieces) - 1:   # a newline ends the line
-                if not self.skipping and self.line.startswith(self.prefix):
-                    self.last = self.line[len(self.prefix):]
-                self.line, self.skipping = "", False
+                if not self.skipping and self.head == self.prefix:
+                    self.last = "".join(self.parts)[len(self.prefix):]
+                self._reset()
 
 
 def _field(mapping, key, kind):
