@@ -342,6 +342,13 @@ if libc.ptrace(16, 1, 0, 0) == 0:   # PTRACE_ATTACH to the sandbox's init
     pwned.append("ptrace")
 """), FULL, fast=True)
 
+case("would_outrun_a_stalled_watcher", lambda: flagged("ex3", f"""
+import resource
+soft, hard = resource.getrlimit(resource.RLIMIT_CPU)   # the backstop, should the watcher be held up
+if soft == resource.RLIM_INFINITY or soft > {int(LIMITS.cpu + sandbox.CPU_MARGIN)} or hard != soft:
+    pwned.append(f"RLIMIT_CPU is {{soft}}, {{hard}}")
+"""), FULL, fast=True)
+
 case("cpu_in_children", lambda: with_answer("ex3", """
 import subprocess, sys
 hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True) for _ in range(2)]

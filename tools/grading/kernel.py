@@ -144,7 +144,8 @@ class Kernel:
         self.received = 0   # bytes from the kernel while the current cell runs
         self.log = open(os.path.join(workdir, "kernel.log"), "wb")
         memory_kib = limits.memory_mib * 1024
-        self.box = (Sandbox if sandboxed else Unsandboxed)(workdir, view, connection, memory_kib, self.log)
+        self.box = (Sandbox if sandboxed else Unsandboxed)(workdir, view, connection, memory_kib, limits.cpu,
+                                                               self.log)
         self.watcher = Watcher(self.box, limits.cpu, memory_kib, limits.wall)
         self.watcher.start()
         try:

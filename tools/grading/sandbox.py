@@ -52,12 +52,14 @@ OPEN_FILES = 1024                  # RLIMIT_NOFILE
 PROCESS_LIMIT = 256                # processes the watcher allows (also where RLIMIT_NPROC is not enforced)
 THREAD_LIMIT = 1024                # threads of all processes (below RLIMIT_NPROC, which stops them otherwise)
 SOCKET_LIMIT = 2048                # sockets (their buffers are kernel memory no process's size shows)
+CPU_MARGIN = 10                    # seconds of CPU a process may use beyond the whole submission's limit
 INODE_KIB = 1                      # what a file in /tmp costs the kernel beyond its data, counted as memory
 
 LAUNCHER = """\
 import os, resource, sys
 for limit, value in ((resource.RLIMIT_CORE, 0), (resource.RLIMIT_FSIZE, {file_limit}),
-                     (resource.RLIMIT_NPROC, {task_limit}), (resource.RLIMIT_NOFILE, {open_files})):
+                     (resource.RLIMIT_NPROC, {task_limit}), (resource.RLIMIT_NOFILE, {open_files}),
+                     (resource.RLIMIT_CPU, {cpu_limit})):
     soft, hard = resource.getrlimit(limit)
     value = value if hard == resource.RLIM_INFINITY else min(value, hard)
     try:
@@ -74,8 +76,11 @@ os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", "-f", sys.
 """
 
 
-def launcher_code():
-    return LAUNCHER.format(file_limit=FILE_LIMIT, task_limit=TASK_LIMIT, open_files=OPEN_FILES)
+def launcher_code(cpu_s):
+    """The kernel's launcher. Each of its processes also gets RLIMIT_CPU, the submission's CPU time plus
+    CPU_MARGIN: a backstop, should the watcher (a thread of the worker) be held up."""
+    return LAUNCHER.format(file_limit=FILE_LIMIT, task_limit=TASK_LIMIT, open_files=OPEN_FILES,
+                           cpu_limit=int(cpu_s + CPU_MARGIN))
 
 
 # --- what the kernel may see -------------------------------------------------------------------
@@ -368,7 +373,7 @@ class Sandbox:
 
     sandboxed = True
 
-    def __init__(self, workdir, view, connection, memory_kib, log):
+    def __init__(self, workdir, view, connection, memory_kib, cpu_s, log):
         self.workdir = Path(workdir)
         bwrap = bwrap_path()
         features = bwrap_features(bwrap)
@@ -382,7 +387,7 @@ class Sandbox:
             args += ["--size", str(memory_kib * 1024)]
         args += ["--tmpfs", "/tmp", "--dir", HOME, "--dir", WORK, "--dir", KERNEL_DIR,
                  "--ro-bind-data", self._data(json.dumps(connection).encode()), CONNECTION_FILE,
-                 "--ro-bind-data", self._data(launcher_code().encode()), "/run/labkit/launcher.py"]
+                 "--ro-bind-data", self._data(launcher_code(cpu_s).encode()), "/run/labkit/launcher.py"]
         program = seccomp_filter()
         if program:
             args += ["--seccomp", self._data(program)]
@@ -513,7 +518,7 @@ class Unsandboxed:
 
     sandboxed = False
 
-    def __init__(self, workdir, view, connection, memory_kib, log):
+    def __init__(self, workdir, view, connection, memory_kib, cpu_s, log):
         self.workdir = Path(workdir)
         self.kernel_dir = self.workdir / "kernel"
         self.kernel_dir.mkdir(mode=0o700)
@@ -525,7 +530,7 @@ class Unsandboxed:
         connection_file.write_text(json.dumps(connection), encoding="utf-8")
         env = kernel_env(str(home), str(view.path), str(Path(sys.executable).parent))
         _become_subreaper()
-        self.process = subprocess.Popen([sys.executable, "-c", launcher_code(), str(connection_file)], env=env,
+        self.process = subprocess.Popen([sys.executable, "-c", launcher_code(cpu_s), str(connection_file)], env=env,
                                         cwd=work, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                         start_new_session=True)
         self.pid1 = self.process.pid
