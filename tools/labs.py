@@ -166,12 +166,17 @@ def lock(cell):
         cell.metadata["nbgrader"]["cell_type"] = cell.cell_type
 
 
+def without_solution_only(cells):
+    """The cells a student may see: those not tagged `solution-only`."""
+    return [cell for cell in cells if SOLUTION_ONLY not in cell.metadata.get("tags", [])]
+
+
 def student_version(source):
     """The student version of a lab source: answers stubbed, hidden tests removed, cells tagged
     `solution-only` (the interpretation of the results, say) left out, no outputs, given cells locked."""
     exercises(source)
     notebook = copy.deepcopy(source)
-    notebook.cells = [cell for cell in notebook.cells if SOLUTION_ONLY not in cell.metadata.get("tags", [])]
+    notebook.cells = without_solution_only(notebook.cells)
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 
-from tools.labs import SOLUTION_ONLY
+from tools.labs import without_solution_only
 from utils.course import ROOT, lab_sources
 
 CONFIG = '''# nbgrader's settings for the course pack's labs (written by `python -m tools.nbgrader_course`).
@@ -90,7 +90,7 @@ def make_course(folder):
         target = folder / "source" / assignment(path) / path.name
         target.parent.mkdir(parents=True, exist_ok=True)
         notebook = nbformat.read(path, as_version=4)   # nbgrader would release the solution's own reading
-        notebook.cells = [cell for cell in notebook.cells if SOLUTION_ONLY not in cell.metadata.get("tags", [])]
+        notebook.cells = without_solution_only(notebook.cells)
         nbformat.write(notebook, target)
     (folder / "nbgrader_config.py").write_text(CONFIG.format(root=str(ROOT)), encoding="utf-8")
     return folder
